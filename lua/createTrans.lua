@@ -1,0 +1,56 @@
+#!lua
+--[[ createTrans: create a transaction with its branches, or report the one that exists.
+  KEYS[1] trans   {p:b}:g:<gid>  HASH
+  KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
+  KEYS[3] idx     {p:b}:idx      ZSET gid -> create ms
+  ARGV[1] gid
+  ARGV[2] status          'prepared' | 'submitted'
+  ARGV[3] transType
+  ARGV[4] nowMs           ARGV[5] nextCronMs      ARGV[6] intervalS
+  ARGV[7] req             msgpack blob of the immutable request
+  ARGV[8] mode            'prepare' | 'submit'
+  ARGV[9..] branch blobs  msgpack [branch_id, op, url, data], in list order
+  Returns {'OK'} when created
+        | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
+        | {'EXISTS', field, value, ...} otherwise (the stored record, as HGETALL)
+]]
+local trans, due, idx = KEYS[1], KEYS[2], KEYS[3]
+local gid = str(1)
+local status = oneOf(2, { prepared = true, submitted = true })
+local transType = str(3)
+local now = num(4)
+local nextCron = num(5)
+local interval = num(6)
+local req = str(7)
+local mode = oneOf(8, { prepare = true, submit = true })
+
+if rcall('EXISTS', trans) == 1 then
+  local current = rcall('HGET', trans, 's')
+  if mode == 'submit' and current == 'prepared' then
+    rcall('HSET', trans, 's', 'submitted', 'ut', now)
+    local record = rcall('HGETALL', trans)
+    table.insert(record, 1, 'PROMOTED')
+    return record
+  end
+  local record = rcall('HGETALL', trans)
+  table.insert(record, 1, 'EXISTS')
+  return record
+end
+
+local branchCount = #ARGV - 8
+local fields = {
+  's', status, 'tt', transType, 'ct', now, 'ut', now, 'nct', nextCron, 'nci', interval,
+  'req', req, 'n', branchCount, 'bs', string.rep('p', branchCount),
+}
+for i = 1, branchCount do
+  fields[#fields + 1] = 'b' .. i
+  fields[#fields + 1] = ARGV[8 + i]
+end
+-- HSET takes every field in one call; unpack in chunks to stay under Lua's stack limit.
+local chunk = 1000
+for first = 1, #fields, chunk do
+  rcall('HSET', trans, unpack(fields, first, math.min(first + chunk - 1, #fields)))
+end
+rcall('ZADD', due, nextCron, gid)
+rcall('ZADD', idx, now, gid)
+return { 'OK' }

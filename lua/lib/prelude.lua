@@ -1,0 +1,68 @@
+-- Shared helpers, spliced after each script's shebang line by src/store/scripts.ts.
+local rcall = redis.call
+
+-- Argument readers: a bad argument is a broken contract, answered with a DTM_ARGS error
+-- before the script writes anything.
+local function num(i)
+  local v = tonumber(ARGV[i])
+  -- tonumber goes through strtod, which also accepts 'nan' and 'inf': neither is a usable time,
+  -- count or score, and ZADD would refuse them only after the script's first writes.
+  if v == nil or v ~= v or v == math.huge or v == -math.huge then
+    error({ err = 'DTM_ARGS ARGV[' .. i .. '] not a number: ' .. tostring(ARGV[i]) })
+  end
+  return v
+end
+
+local function str(i)
+  local v = ARGV[i]
+  if v == nil then
+    error({ err = 'DTM_ARGS ARGV[' .. i .. '] missing' })
+  end
+  return v
+end
+
+local function oneOf(i, allowed)
+  local v = str(i)
+  if allowed[v] == nil then
+    error({ err = 'DTM_ARGS ARGV[' .. i .. '] unexpected value: ' .. v })
+  end
+  return v
+end
+
+local FINAL = { succeed = true, failed = true }
+local STATUSES = { prepared = true, submitted = true, aborting = true, succeed = true, failed = true }
+local BRANCH_CODES = { p = true, s = true, f = true }
+
+-- Reads branch status updates given as (index, code) pairs from ARGV[first..] and checks
+-- them against the current status string; returns a list of {index, code}.
+local function readBranchUpdates(first, statusString)
+  local updates = {}
+  local count = #statusString
+  local i = first
+  while ARGV[i] ~= nil do
+    local index = num(i)
+    local code = str(i + 1)
+    if index < 1 or index > count or index % 1 ~= 0 then
+      error({ err = 'DTM_ARGS branch index out of range: ' .. ARGV[i] })
+    end
+    if BRANCH_CODES[code] == nil then
+      error({ err = 'DTM_ARGS bad branch status code: ' .. code })
+    end
+    updates[#updates + 1] = { index, code }
+    i = i + 2
+  end
+  return updates
+end
+
+-- Applies updates to the status string and returns it with the HSET arguments for the
+-- per-branch change times.
+local function applyBranchUpdates(statusString, updates, now)
+  local fields = {}
+  for _, u in ipairs(updates) do
+    local index, code = u[1], u[2]
+    statusString = string.sub(statusString, 1, index - 1) .. code .. string.sub(statusString, index + 1)
+    fields[#fields + 1] = 't' .. index
+    fields[#fields + 1] = now
+  end
+  return statusString, fields
+end

@@ -1,0 +1,56 @@
+#!lua
+--[[ saveProgress: record branch results and the next cron time, guarded by the global status.
+  KEYS[1] trans   {p:b}:g:<gid>  HASH
+  KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
+  ARGV[1] gid
+  ARGV[2] expectedStatus
+  ARGV[3] nowMs
+  ARGV[4] nextCronMs      '' leaves the schedule as it is
+  ARGV[5] intervalS       '' leaves it as it is
+  ARGV[6] retryCount      '' leaves it as it is
+  ARGV[7..] pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
+]]
+local trans, due = KEYS[1], KEYS[2]
+local gid = str(1)
+local expected = oneOf(2, STATUSES)
+local now = num(3)
+local nextCron = ARGV[4] ~= '' and num(4) or nil
+local interval = ARGV[5] ~= '' and num(5) or nil
+local retryCount = ARGV[6] ~= '' and num(6) or nil
+
+local current = rcall('HGET', trans, 's')
+if not current then
+  return { 'NOT_FOUND' }
+end
+if current ~= expected then
+  return { 'STALE', current }
+end
+local statusString = rcall('HGET', trans, 'bs') or ''
+local updates = readBranchUpdates(7, statusString)
+
+local fields = { 'ut', now }
+if #updates > 0 then
+  local branchTimes
+  statusString, branchTimes = applyBranchUpdates(statusString, updates, now)
+  fields[#fields + 1] = 'bs'
+  fields[#fields + 1] = statusString
+  for _, v in ipairs(branchTimes) do
+    fields[#fields + 1] = v
+  end
+end
+if nextCron then
+  fields[#fields + 1] = 'nct'
+  fields[#fields + 1] = nextCron
+  rcall('ZADD', due, nextCron, gid)
+end
+if interval then
+  fields[#fields + 1] = 'nci'
+  fields[#fields + 1] = interval
+end
+if retryCount then
+  fields[#fields + 1] = 'rc'
+  fields[#fields + 1] = retryCount
+end
+rcall('HSET', trans, unpack(fields))
+return { 'OK' }

@@ -1,0 +1,204 @@
+/**
+ * Configuration, named as DTM names it so DTM users can switch: environment variables first,
+ * then an optional DTM-style YAML file (`-c conf.yml`) whose keys override them.
+ * Every value is validated here; an invalid one stops start-up with a message naming the key.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+
+/** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
+export interface Config {
+  readonly httpPort: number;
+  readonly httpHost: string;
+  /** `redis://…` URL, or undefined when Redis was not configured (embedded default applies). */
+  readonly redisUrl: string | undefined;
+  /** Cluster seed nodes `host:port`, when STORE_HOST lists more than one. */
+  readonly clusterNodes: readonly string[];
+  readonly redisPassword: string | undefined;
+  /** Key prefix inside the hash tag, e.g. `dtm` → `{dtm:17}:g:<gid>`. */
+  readonly prefix: string;
+  /** Bucket count B (power of two), fixed for the life of a dataset. @default 64 */
+  readonly buckets: number;
+  /** Accepted for DTM compatibility; unfinished transactions never expire. */
+  readonly dataExpireS: number;
+  /** TTL of a finished transaction's keys. @default 86400 */
+  readonly finishedDataExpireS: number;
+  /** Base retry interval and claim lease. @default 10000 */
+  readonly retryIntervalMs: number;
+  /** Default timeout of non-saga transactions. @default 35000 */
+  readonly timeoutToFailMs: number;
+  /** Default branch HTTP timeout. @default 3000 */
+  readonly requestTimeoutMs: number;
+  /** How often each process polls the retry schedules. @default 1000 */
+  readonly cronIntervalMs: number;
+  readonly logLevel: string;
+  /** Largest accepted request body; larger ones get 413. @default 1 MiB */
+  readonly maxBodyBytes: number;
+  /** Requests in flight per process above which new ones are shed with 503. @default 10000 */
+  readonly maxInflightRequests: number;
+  /** Branch calls in flight per process from the cron poller. @default 256 */
+  readonly pollerConcurrency: number;
+  /** Webhook URL posted to after repeated branch failures, or '' for none. */
+  readonly alertWebHook: string;
+  /** Consecutive failures (log2 of the backoff) before the alert hook fires. @default 3 */
+  readonly alertRetryLimit: number;
+}
+
+/** A configuration error; `key` names the offending setting. */
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`[DTM_CONFIG] ${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Source = Record<string, string | undefined>;
+
+/** DTM YAML key path → our environment variable name. */
+const YAML_KEYS: Record<string, string> = {
+  HttpPort: 'HTTP_PORT',
+  'Store.Host': 'STORE_HOST',
+  'Store.Port': 'STORE_PORT',
+  'Store.Password': 'STORE_PASSWORD',
+  'Store.RedisPrefix': 'STORE_REDIS_PREFIX',
+  'Store.DataExpire': 'STORE_DATA_EXPIRE',
+  'Store.FinishedDataExpire': 'STORE_FINISHED_DATA_EXPIRE',
+  'Store.Buckets': 'STORE_BUCKETS',
+  RetryInterval: 'RETRY_INTERVAL',
+  TimeoutToFail: 'TIMEOUT_TO_FAIL',
+  RequestTimeout: 'REQUEST_TIMEOUT',
+  TransCronInterval: 'TRANS_CRON_INTERVAL',
+  LogLevel: 'LOG_LEVEL',
+  AlertRetryLimit: 'ALERT_RETRY_LIMIT',
+  AlertWebHook: 'ALERT_WEB_HOOK',
+};
+
+/** Flattens a YAML document into env-style names, refusing unknown shapes. */
+function yamlToEnv(text: string, file: string): Source {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(file, `not valid YAML: ${(err as Error).message}`);
+  }
+  const out: Source = {};
+  if (doc === null || doc === undefined) return out;
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, 'must be a YAML mapping');
+  const walk = (obj: Record<string, unknown>, path: string): void => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = path ? `${path}.${k}` : k;
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        walk(v as Record<string, unknown>, key);
+        continue;
+      }
+      if (key === 'Store.Driver') {
+        if (v !== 'redis') throw new ConfigError(key, `only "redis" is supported, got ${JSON.stringify(v)}`);
+        continue;
+      }
+      const env = YAML_KEYS[key];
+      if (env === undefined) continue; // DTM keys we do not use (SQL pools, gRPC, micro-service) are ignored
+      out[env] = v === null || v === undefined ? undefined : String(v);
+    }
+  };
+  walk(doc as Record<string, unknown>, '');
+  return out;
+}
+
+function num(src: Source, key: string, dflt: number, opts: { min: number; integer?: boolean; max?: number }): number {
+  const raw = src[key];
+  if (raw === undefined || raw.trim() === '') return dflt;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new ConfigError(key, `must be a number, got ${JSON.stringify(raw)}`);
+  if (opts.integer === true && !Number.isInteger(value)) throw new ConfigError(key, `must be a whole number, got ${raw}`);
+  if (value < opts.min) throw new ConfigError(key, `must be at least ${opts.min}, got ${raw}`);
+  if (opts.max !== undefined && value > opts.max) throw new ConfigError(key, `must be at most ${opts.max}, got ${raw}`);
+  return value;
+}
+
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+/**
+ * Builds the configuration from `env` and, when `argv` has `-c <file>`, the YAML file.
+ * @throws ConfigError naming the first invalid key.
+ */
+export function loadConfig(env: Source = process.env, argv: readonly string[] = process.argv.slice(2)): Config {
+  const src: Source = { ...env };
+  const c = argv.indexOf('-c');
+  if (c !== -1) {
+    const file = argv[c + 1];
+    if (file === undefined) throw new ConfigError('-c', 'needs a file name');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('-c', `cannot read ${file}: ${(err as Error).message}`);
+    }
+    Object.assign(src, yamlToEnv(text, file));
+  }
+
+  const prefix = src['STORE_REDIS_PREFIX']?.trim() || 'dtm';
+  if (!/^[A-Za-z0-9_.:-]{1,32}$/.test(prefix)) {
+    throw new ConfigError(
+      'STORE_REDIS_PREFIX',
+      `must be 1-32 chars of [A-Za-z0-9_.:-] with no braces (we add the hash tag ourselves), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  const buckets = num(src, 'STORE_BUCKETS', 64, { min: 1, integer: true, max: 16384 });
+  if ((buckets & (buckets - 1)) !== 0) throw new ConfigError('STORE_BUCKETS', `must be a power of two, got ${buckets}`);
+
+  const retryIntervalS = num(src, 'RETRY_INTERVAL', 10, { min: 0.05 });
+  const timeoutToFailS = num(src, 'TIMEOUT_TO_FAIL', 35, { min: 0.05 });
+  if (timeoutToFailS < retryIntervalS) {
+    throw new ConfigError('TIMEOUT_TO_FAIL', `must be at least RETRY_INTERVAL (${retryIntervalS}), got ${timeoutToFailS}`);
+  }
+
+  const logLevel = (src['LOG_LEVEL'] ?? 'info').trim().toLowerCase() || 'info';
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${[...LOG_LEVELS].join(', ')}, got ${logLevel}`);
+
+  let redisUrl = src['REDIS_URL']?.trim() || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL', `must start with redis:// or rediss://, got ${JSON.stringify(redisUrl)}`);
+  }
+  const host = src['STORE_HOST']?.trim() || undefined;
+  let clusterNodes: string[] = [];
+  if (host !== undefined) {
+    if (host.includes(',')) {
+      clusterNodes = host.split(',').map((h) => h.trim());
+      for (const n of clusterNodes) {
+        if (!/^[^\s:]+:\d+$/.test(n)) throw new ConfigError('STORE_HOST', `cluster nodes must be host:port, got ${JSON.stringify(n)}`);
+      }
+    } else {
+      const port = num(src, 'STORE_PORT', 6379, { min: 1, max: 65535, integer: true });
+      redisUrl = `redis://${host}:${port}`;
+    }
+  }
+  const alertWebHook = src['ALERT_WEB_HOOK']?.trim() ?? '';
+  if (alertWebHook !== '' && !/^https?:\/\//.test(alertWebHook)) {
+    throw new ConfigError('ALERT_WEB_HOOK', `must be an http(s) URL, got ${JSON.stringify(alertWebHook)}`);
+  }
+
+  return Object.freeze({
+    httpPort: num(src, 'HTTP_PORT', 36789, { min: 0, max: 65535, integer: true }),
+    httpHost: src['HTTP_HOST']?.trim() || '0.0.0.0',
+    redisUrl,
+    clusterNodes: Object.freeze(clusterNodes),
+    redisPassword: src['STORE_PASSWORD'] || undefined,
+    prefix,
+    buckets,
+    dataExpireS: num(src, 'STORE_DATA_EXPIRE', 604800, { min: 1, integer: true }),
+    finishedDataExpireS: num(src, 'STORE_FINISHED_DATA_EXPIRE', 86400, { min: 1, integer: true }),
+    retryIntervalMs: Math.round(retryIntervalS * 1000),
+    timeoutToFailMs: Math.round(timeoutToFailS * 1000),
+    requestTimeoutMs: Math.round(num(src, 'REQUEST_TIMEOUT', 3, { min: 0.01 }) * 1000),
+    cronIntervalMs: Math.round(num(src, 'TRANS_CRON_INTERVAL', 1, { min: 0.01 }) * 1000),
+    logLevel,
+    maxBodyBytes: num(src, 'MAX_BODY_BYTES', 1024 * 1024, { min: 1024, integer: true }),
+    maxInflightRequests: num(src, 'MAX_INFLIGHT_REQUESTS', 10000, { min: 1, integer: true }),
+    pollerConcurrency: num(src, 'POLLER_CONCURRENCY', 256, { min: 1, integer: true }),
+    alertWebHook,
+    alertRetryLimit: num(src, 'ALERT_RETRY_LIMIT', 3, { min: 1, integer: true }),
+  });
+}

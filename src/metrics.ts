@@ -1,0 +1,107 @@
+/**
+ * Prometheus metrics with prom-client: DTM's names and labels (so existing dashboards work) plus
+ * our own. Label values come from closed sets only: no gids, URLs or query strings.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ScriptObserver } from './store/store.js';
+import type { ProcessObserver } from './trans/round.js';
+import type { Trans } from './types.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** For route.ts: one observation per HTTP request. */
+  request(api: string, status: number, seconds: number): void;
+  readonly script: ScriptObserver;
+  readonly process: ProcessObserver;
+  /** The text exposition. */
+  render(): Promise<string>;
+  contentType: string;
+}
+
+export interface MetricsOptions {
+  /** Called after a backoff when the alert threshold is reached (alert webhook). */
+  onAlert?: (trans: Trans, retryCount: number, branchUrl: string, error: string) => void;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const serverProcess = new Counter({
+    name: 'dtm_server_process_total',
+    help: 'All requests received by the DTM server',
+    labelNames: ['type', 'api', 'status'] as const,
+    registers: [registry],
+  });
+  const serverDuration = new Histogram({
+    name: 'dtm_server_response_duration',
+    help: 'The request durations of the DTM server, in seconds',
+    labelNames: ['type', 'api'] as const,
+    registers: [registry],
+  });
+  const transProcess = new Counter({
+    name: 'dtm_transaction_process_total',
+    help: 'All transactions processed by the DTM server',
+    labelNames: ['model', 'status'] as const,
+    registers: [registry],
+  });
+  const transHandled = new Histogram({
+    name: 'dtm_transaction_handled_duration',
+    help: 'Seconds from a transaction\'s creation to each of its processing rounds',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
+  const branchProcess = new Counter({
+    name: 'dtm_branch_process_total',
+    help: 'All branches processed by the DTM server',
+    labelNames: ['model', 'branchid', 'branchtype', 'status'] as const,
+    registers: [registry],
+  });
+  const branchDuration = new Histogram({
+    name: 'dtm_branch_call_duration_seconds',
+    help: 'Branch call latency by outcome',
+    labelNames: ['model', 'op', 'result'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const scriptDuration = new Histogram({
+    name: 'dtm_redis_script_duration_seconds',
+    help: 'Lua transition latency as seen by the coordinator (round trip included)',
+    labelNames: ['script'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [registry],
+  });
+  const scriptReplies = new Counter({
+    name: 'dtm_redis_script_replies_total',
+    help: 'Lua transition replies by tag (STALE shows compare-and-set conflicts)',
+    labelNames: ['script', 'tag'] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    request(api, status, seconds) {
+      serverProcess.inc({ type: 'http', api, status: status < 400 ? 'ok' : 'fail' });
+      serverDuration.observe({ type: 'http', api }, seconds);
+    },
+    script(name, seconds, tag) {
+      scriptDuration.observe({ script: name }, seconds);
+      scriptReplies.inc({ script: name, tag });
+    },
+    process: {
+      branchCalled(model, branchId, op, result, seconds) {
+        branchProcess.inc({ model, branchid: branchId, branchtype: op, status: result === 'SUCCESS' ? 'ok' : 'fail' });
+        branchDuration.observe({ model, op, result }, seconds);
+      },
+      roundDone(model, ok, secondsSinceCreate) {
+        transProcess.inc({ model, status: ok ? 'ok' : 'fail' });
+        transHandled.observe({ model }, secondsSinceCreate);
+      },
+      backedOff(trans, retryCount, branchUrl, error) {
+        opts.onAlert?.(trans, retryCount, branchUrl, error);
+      },
+    },
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}

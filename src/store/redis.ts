@@ -1,0 +1,71 @@
+/**
+ * Creates the Redis client (single node or cluster) and runs the start-up checks: server
+ * version ≥ 7.0 (script shebangs), an eviction policy that cannot drop state, and a bucket
+ * count that matches the one the dataset was created with.
+ */
+import { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Keys } from './keys.js';
+import { defineScripts } from './scripts.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** Bump when a script's semantics or the record layout change incompatibly. */
+export const SCHEMA_VERSION = '1';
+
+/** Connects to the configured Redis (`url` overrides the config, e.g. an embedded server). */
+export function createRedis(config: Config, url?: string): RedisClient {
+  const common = {
+    // Fail a command instead of queueing it forever while Redis is down; callers get a clear 503.
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5000,
+    enableAutoPipelining: process.env['REDIS_AUTOPIPELINING'] === '1',
+    retryStrategy: (times: number) => Math.min(times * 100, 2000),
+    lazyConnect: true,
+  };
+  let client: RedisClient;
+  if (config.clusterNodes.length > 0) {
+    client = new Cluster(
+      config.clusterNodes.map((n) => {
+        const [host, port] = n.split(':');
+        return { host: host!, port: Number(port) };
+      }),
+      { redisOptions: { ...common, ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}) }, enableAutoPipelining: common.enableAutoPipelining, lazyConnect: true },
+    );
+  } else {
+    const target = url ?? config.redisUrl ?? 'redis://127.0.0.1:6379';
+    client = new Redis(target, { ...common, ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}) });
+  }
+  defineScripts(client);
+  return client;
+}
+
+/**
+ * Connects and checks the server. Throws with a clear message when the server cannot hold our
+ * data safely or the dataset was created with another bucket count.
+ */
+export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): Promise<void> {
+  await client.connect();
+  const info = await (client instanceof Cluster ? client.nodes('master')[0]!.info('server') : client.info('server'));
+  const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+  if (version === null || Number(version[1]) < 7) {
+    throw new Error(`Redis ${version?.[1] ?? '?'}.${version?.[2] ?? '?'} is too old: script shebangs need Redis 7.0 or newer`);
+  }
+  try {
+    const policy = (await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy') : client.config('GET', 'maxmemory-policy'))) as string[];
+    if (policy[1] !== 'noeviction') {
+      log.warn({ policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
+    }
+  } catch {
+    // CONFIG may be disabled on managed Redis; the warning is best effort.
+  }
+  const meta = keys.meta();
+  await client.hsetnx(meta, 'buckets', String(keys.buckets));
+  await client.hsetnx(meta, 'schema', SCHEMA_VERSION);
+  const [buckets, schema] = await client.hmget(meta, 'buckets', 'schema');
+  if (buckets !== String(keys.buckets)) {
+    throw new Error(`this dataset was created with STORE_BUCKETS=${buckets}, not ${keys.buckets}; changing it needs a migration`);
+  }
+  if (schema !== SCHEMA_VERSION) throw new Error(`dataset schema ${schema} is not the ${SCHEMA_VERSION} this build reads`);
+}

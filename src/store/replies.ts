@@ -1,0 +1,122 @@
+/**
+ * Reply tags and decoders. Script replies arrive as `unknown` (Buffers, with ioredis's Buffer
+ * command variants) and are narrowed here once; a reply of the wrong shape is a broken contract.
+ */
+import { unpack } from '../codec.js';
+import { StoreContractError } from '../errors.js';
+import { BRANCH_STATUS_OF_CODE, TransStatus, TransType, type Branch, type Trans, type TransRequest } from '../types.js';
+
+export const ReplyTag = { OK: 'OK', EXISTS: 'EXISTS', PROMOTED: 'PROMOTED', NOT_FOUND: 'NOT_FOUND', STALE: 'STALE', DUP: 'DUP' } as const;
+export type ReplyTag = (typeof ReplyTag)[keyof typeof ReplyTag];
+
+const TAGS = new Set<string>(Object.values(ReplyTag));
+const STATUSES = new Set<string>(Object.values(TransStatus));
+const TYPES = new Set<string>(Object.values(TransType));
+
+function text(v: unknown, what: string): string {
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  throw new StoreContractError(`${what}: expected a string, got ${typeof v}`);
+}
+
+/** Splits a script reply into its tag and payload. */
+export function splitReply(reply: unknown, script: string): { tag: ReplyTag; rest: unknown[] } {
+  if (!Array.isArray(reply) || reply.length === 0) throw new StoreContractError(`${script}: reply is not a tagged array`);
+  const tag = text(reply[0], `${script} tag`);
+  if (!TAGS.has(tag)) throw new StoreContractError(`${script}: unknown reply tag ${tag}`);
+  return { tag: tag as ReplyTag, rest: reply.slice(1) };
+}
+
+/** Narrows a status string read from Redis. */
+export function asStatus(v: unknown, what: string): TransStatus {
+  const s = text(v, what);
+  if (!STATUSES.has(s)) throw new StoreContractError(`${what}: unknown status ${s}`);
+  return s as TransStatus;
+}
+
+export function asText(v: unknown, what: string): string {
+  return text(v, what);
+}
+
+export function asInt(v: unknown, what: string): number {
+  if (typeof v === 'number') return v;
+  const n = Number(text(v, what));
+  if (!Number.isFinite(n)) throw new StoreContractError(`${what}: not a number`);
+  return n;
+}
+
+/** Turns a flat HGETALL array [field, value, …] into a map of Buffers. */
+export function flatToMap(flat: readonly unknown[], what: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const v = flat[i + 1];
+    out.set(text(flat[i], what), Buffer.isBuffer(v) ? v : Buffer.from(text(v, what)));
+  }
+  return out;
+}
+
+function decodeRequest(buf: Buffer | undefined, gid: string): TransRequest {
+  if (buf === undefined) throw new StoreContractError(`trans ${gid}: missing req`);
+  const r = unpack(buf) as Partial<TransRequest> | null;
+  if (r === null || typeof r !== 'object' || typeof r.options !== 'object') throw new StoreContractError(`trans ${gid}: bad req blob`);
+  return {
+    protocol: r.protocol ?? 'http',
+    query_prepared: r.query_prepared ?? '',
+    custom_data: r.custom_data ?? '',
+    options: r.options,
+  };
+}
+
+function optionalTime(m: Map<string, Buffer>, field: string): number | undefined {
+  const v = m.get(field);
+  return v === undefined ? undefined : Number(v.toString());
+}
+
+/**
+ * Decodes a stored transaction record (the HASH as a field → Buffer map).
+ * @param score the schedule score when the transaction is scheduled; it wins over `nct`.
+ */
+export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number): Trans {
+  const get = (f: string): string | undefined => m.get(f)?.toString();
+  const status = asStatus(get('s'), `trans ${gid} status`);
+  const transType = get('tt') ?? '';
+  if (!TYPES.has(transType)) throw new StoreContractError(`trans ${gid}: unknown trans_type ${transType}`);
+  const statusString = get('bs') ?? '';
+  const count = Number(get('n') ?? '0');
+  if (statusString.length !== count) throw new StoreContractError(`trans ${gid}: ${count} branches but status string ${statusString}`);
+  const createTime = Number(get('ct'));
+  const branches: Branch[] = [];
+  for (let i = 1; i <= count; i++) {
+    const blob = m.get(`b${i}`);
+    if (blob === undefined) throw new StoreContractError(`trans ${gid}: missing branch ${i}`);
+    const b = unpack(blob) as unknown;
+    if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
+    const st = BRANCH_STATUS_OF_CODE[statusString[i - 1]!];
+    if (st === undefined) throw new StoreContractError(`trans ${gid}: bad branch status code ${statusString[i - 1]}`);
+    branches.push({
+      branch_id: String(b[0]),
+      op: String(b[1]),
+      url: String(b[2]),
+      data: String(b[3]),
+      status: st,
+      finish_time: optionalTime(m, `t${i}`),
+    });
+  }
+  return {
+    gid,
+    trans_type: transType as TransType,
+    status,
+    create_time: createTime,
+    update_time: Number(get('ut') ?? createTime),
+    finish_time: optionalTime(m, 'ft'),
+    rollback_time: optionalTime(m, 'rt'),
+    next_cron_time: score ?? optionalTime(m, 'nct'),
+    next_cron_interval: Number(get('nci') ?? '0'),
+    rollback_reason: get('rr') ?? '',
+    retry_count: Number(get('rc') ?? '0'),
+    result: get('res') ?? '',
+    req: decodeRequest(m.get('req'), gid),
+    branches,
+  };
+}

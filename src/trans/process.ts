@@ -1,0 +1,76 @@
+/**
+ * Drives transactions: one round at a time per transaction within this process, whether the
+ * round was started by an API call or by the cron poller.
+ */
+import { DtmError, StoreUnavailableError } from '../errors.js';
+import type { Trans } from '../types.js';
+import { processors } from './processor.js';
+import { createRound, StaleRoundError, type Round, type RoundDeps } from './round.js';
+
+export interface RoundResult {
+  /** The transaction as the round left it. */
+  trans: Trans;
+  /** An error a `wait_result` caller should see (branch error for msg, store trouble). */
+  error: DtmError | undefined;
+  /** True when the round did not run because this process is already driving the gid. */
+  skipped: boolean;
+}
+
+export interface Engine {
+  /** Runs one round of `trans` now and reports how it ended. Never throws. */
+  process(trans: Trans): Promise<RoundResult>;
+  /** Loads a claimed gid and runs one round; missing or finished records are skipped. */
+  processGid(gid: string): Promise<void>;
+  /** gids with a round in flight in this process. */
+  readonly active: ReadonlySet<string>;
+}
+
+export function createEngine(deps: RoundDeps): Engine {
+  const active = new Set<string>();
+  const { log, observer, clock } = deps;
+
+  async function process(trans: Trans): Promise<RoundResult> {
+    if (active.has(trans.gid)) return { trans, error: undefined, skipped: true };
+    active.add(trans.gid);
+    const round: Round = createRound(trans, deps);
+    let ok = true;
+    try {
+      const processor = processors[trans.trans_type];
+      if (processor === undefined) throw new Error(`no processor for trans_type ${trans.trans_type}`);
+      await processor(round);
+      await round.end();
+    } catch (err) {
+      ok = false;
+      if (err instanceof StaleRoundError) {
+        log.debug({ gid: trans.gid, current: err.current }, 'round stopped: transaction changed concurrently');
+      } else if (err instanceof StoreUnavailableError) {
+        log.warn({ gid: trans.gid, trans_type: trans.trans_type, err: err.message }, 'round stopped: Redis unavailable; the schedule will retry it');
+        round.error ??= err;
+      } else {
+        log.error({ gid: trans.gid, trans_type: trans.trans_type, err }, 'round failed');
+        round.error ??= err instanceof DtmError ? err : new StoreUnavailableError(String(err), { cause: err });
+      }
+    } finally {
+      active.delete(trans.gid);
+    }
+    observer.roundDone(trans.trans_type, ok && round.error === undefined, (clock.now() - trans.create_time) / 1000);
+    return { trans, error: round.error, skipped: false };
+  }
+
+  return {
+    process,
+    active,
+    async processGid(gid) {
+      if (active.has(gid)) return;
+      let trans: Trans | undefined;
+      try {
+        trans = await deps.store.getTrans(gid);
+      } catch (err) {
+        log.warn({ gid, err: (err as Error).message }, 'could not load a due transaction');
+        return;
+      }
+      if (trans === undefined || trans.status === 'succeed' || trans.status === 'failed') return;
+      await process(trans);
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * One processing round of one transaction: the in-memory copy, the branch calls, and the writes.
+ *
+ * Branch results are written behind: a result is kept in memory until the next write that must
+ * happen anyway, and always before the next external call, so recovery after a crash resumes at
+ * the right step (re-calling at most the branches whose results were not yet written; branches
+ * are idempotent by contract). An empty-URL saga is thus 2 Redis round trips (create, finish)
+ * and a 2-branch saga with real calls 3 (create, result 1, result 2 + finish), where DTM needs 4.
+ */
+import { baseInterval, nextInterval, type CronMove } from '../backoff.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { DtmError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BranchUpdate, Store } from '../store/store.js';
+import { isFinal, type BranchStatus, type Trans, type TransStatus } from '../types.js';
+import { callBranch, type BranchOutcome, type BranchRequest } from './branch-call.js';
+import type { Dispatcher } from 'undici';
+
+/** What processing reports to metrics and alerts; implemented by metrics.ts. */
+export interface ProcessObserver {
+  branchCalled(model: string, branchId: string, op: string, result: BranchOutcome['result'], seconds: number): void;
+  roundDone(model: string, ok: boolean, secondsSinceCreate: number): void;
+  /** After a backoff: DTM's alert check (retry count = ⌊log2(interval/base)⌋). */
+  backedOff(trans: Trans, retryCount: number, branchUrl: string, error: string): void;
+}
+
+export interface RoundDeps {
+  store: Store;
+  config: Config;
+  clock: Clock;
+  dispatcher: Dispatcher;
+  log: Logger;
+  observer: ProcessObserver;
+}
+
+/** The transaction changed under us (another process or an admin call): stop this round. */
+export class StaleRoundError extends Error {
+  constructor(
+    readonly gid: string,
+    readonly current: TransStatus | 'missing',
+  ) {
+    super(`transaction ${gid} changed concurrently (now ${current})`);
+    this.name = 'StaleRoundError';
+  }
+}
+
+export interface Round {
+  readonly trans: Trans;
+  readonly deps: RoundDeps;
+  /** Set by a processor to make a `wait_result` caller see this error (msg branch errors). */
+  error: DtmError | undefined;
+  /** Calls branch `index`; results of earlier branches are written first if the URL is real. */
+  callBranch(index: number): Promise<BranchOutcome>;
+  /** Calls a URL that is not a stored branch (msg check-back `00/msg`, workflow resume). */
+  callUrl(url: string, branchId: string, op: string, body: string): Promise<BranchOutcome>;
+  /** Records a branch's new status in memory; it is written with the next write. */
+  setBranch(index: number, status: BranchStatus): void;
+  /** Compare-and-set the global status, writing pending branch results with it. */
+  changeStatus(next: TransStatus, rollbackReason?: string): Promise<void>;
+  /** Fixes the next cron time explicitly (msg delay, prepared deadlines) instead of the outcome rule. */
+  scheduleAt(nextCronTime: number, interval?: number): void;
+  /** Timed out per DTM: timeout_to_fail, or the configured default for non-saga; 0 = never. */
+  timeoutSeconds(): number;
+  isTimedOut(): boolean;
+  /** Writes what is pending and the next cron time; called once when the round ends. */
+  end(): Promise<void>;
+}
+
+export function createRound(trans: Trans, deps: RoundDeps): Round {
+  const { store, config, clock, dispatcher, observer } = deps;
+  let pending: BranchUpdate[] = [];
+  let sawError = false;
+  let sawOngoing = false;
+  let sawSuccess = false;
+  let lastError: { url: string; detail: string } | undefined;
+  let explicit: { at: number; interval: number | undefined } | undefined;
+  const options = trans.req.options;
+  const timeoutMs = options.request_timeout > 0 ? options.request_timeout * 1000 : config.requestTimeoutMs;
+
+  const note = (o: BranchOutcome, url: string): void => {
+    if (o.result === 'SUCCESS') sawSuccess = true;
+    else if (o.result === 'ONGOING') sawOngoing = true;
+    else {
+      sawError = true;
+      lastError = { url, detail: o.detail };
+    }
+  };
+
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const updates = pending;
+    pending = [];
+    const r = await store.saveProgress(trans.gid, trans.status, { branchUpdates: updates });
+    if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
+  };
+
+  const call = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
+    const started = process.hrtime.bigint();
+    const req: BranchRequest = {
+      url,
+      method: body !== '' || trans.trans_type === 'xa' ? 'POST' : 'GET',
+      body,
+      query: { gid: trans.gid, trans_type: trans.trans_type, branch_id: branchId, op },
+      headers: options.branch_headers,
+      timeoutMs,
+    };
+    const outcome = await callBranch(dispatcher, req);
+    observer.branchCalled(trans.trans_type, branchId, op, outcome.result, Number(process.hrtime.bigint() - started) / 1e9);
+    note(outcome, url);
+    return outcome;
+  };
+
+  const round: Round = {
+    trans,
+    deps,
+    error: undefined,
+
+    async callBranch(index) {
+      const b = trans.branches[index];
+      if (b === undefined) throw new Error(`no branch ${index} in ${trans.gid}`);
+      if (b.url === '') {
+        // An empty URL is success without a call (DTM's TestSagaEmptyUrl).
+        const o: BranchOutcome = { result: 'SUCCESS', status: 200, detail: '' };
+        note(o, '');
+        return o;
+      }
+      await flush();
+      return call(b.url, b.branch_id, b.op, b.data);
+    },
+
+    async callUrl(url, branchId, op, body) {
+      await flush();
+      return call(url, branchId, op, body);
+    },
+
+    setBranch(index, status) {
+      const b = trans.branches[index];
+      if (b === undefined) throw new Error(`no branch ${index} in ${trans.gid}`);
+      b.status = status;
+      b.finish_time = clock.now();
+      pending.push([index, status]);
+    },
+
+    async changeStatus(next, rollbackReason) {
+      const updates = pending;
+      pending = [];
+      const finished = isFinal(next);
+      const base = baseInterval(options, config);
+      const input: Parameters<Store['changeStatus']>[3] = { branchUpdates: updates };
+      if (rollbackReason !== undefined && rollbackReason !== '') input.rollbackReason = rollbackReason;
+      if (!finished) {
+        // A new phase starts now (aborting, or submitted after a check-back): due at once if we die.
+        input.nextCronTime = clock.now() + leaseMs(config);
+        input.nextCronInterval = base;
+      }
+      const r = await store.changeStatus(trans.gid, trans.status, next, input);
+      if (r.tag === 'STALE' && r.current === next) {
+        // A replay or a concurrent round got there first: the outcome we wanted holds.
+      } else if (r.tag !== 'OK') {
+        throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
+      }
+      trans.status = next;
+      trans.update_time = clock.now();
+      if (rollbackReason) trans.rollback_reason = rollbackReason;
+      if (next === 'succeed') trans.finish_time = clock.now();
+      if (next === 'failed') trans.rollback_time = clock.now();
+      if (!finished) trans.next_cron_interval = base;
+    },
+
+    scheduleAt(at, interval) {
+      explicit = { at, interval };
+    },
+
+    timeoutSeconds() {
+      if (options.timeout_to_fail > 0) return options.timeout_to_fail;
+      return trans.trans_type === 'saga' ? 0 : config.timeoutToFailMs / 1000;
+    },
+
+    isTimedOut() {
+      const t = round.timeoutSeconds();
+      return t > 0 && clock.now() - trans.create_time >= t * 1000;
+    },
+
+    async end() {
+      if (isFinal(trans.status)) return;
+      const base = baseInterval(options, config);
+      const now = clock.now();
+      let at: number;
+      let interval: number;
+      if (explicit !== undefined) {
+        interval = explicit.interval ?? trans.next_cron_interval;
+        at = explicit.at;
+      } else {
+        const move: CronMove = sawError ? 'backoff' : sawOngoing ? 'keep' : sawSuccess ? 'reset' : 'keep';
+        interval = nextInterval(move, trans.next_cron_interval || base, base);
+        at = now + interval * 1000;
+      }
+      const r = await store.saveProgress(trans.gid, trans.status, {
+        branchUpdates: pending,
+        nextCronTime: Math.round(at),
+        nextCronInterval: interval,
+        retryCount: trans.retry_count,
+      });
+      pending = [];
+      if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
+      trans.next_cron_time = Math.round(at);
+      trans.next_cron_interval = interval;
+      if (sawError && explicit === undefined && lastError !== undefined) {
+        const retryCount = Math.floor(Math.log2(interval / base));
+        observer.backedOff(trans, retryCount, lastError.url, lastError.detail);
+      }
+    },
+  };
+  return round;
+}
+
+/**
+ * How long a claim (or a fresh submit) keeps other processes away: at least the retry interval,
+ * and long enough for one round (request timeout + 2 s budget + 1 s margin) so two processes
+ * never drive one transaction at once while its holder is alive.
+ */
+export function leaseMs(config: Pick<Config, 'retryIntervalMs' | 'requestTimeoutMs'>): number {
+  return Math.max(config.retryIntervalMs, config.requestTimeoutMs + 3000);
+}
