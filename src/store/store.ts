@@ -90,13 +90,19 @@ function branchArgs(updates: readonly BranchUpdate[] | undefined): string[] {
 
 const opt = (v: number | undefined): string => (v === undefined ? '' : String(v));
 
-/** Translates a Redis failure into our error model. */
+/** Server replies that mean "not now" rather than "your script is wrong". */
+const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/;
+
+/**
+ * Translates a Redis failure into our error model: an error reply from the server is a broken
+ * contract (a bug), unless it is one of Redis' transient states; anything else (connection
+ * refused, timeout, retries exhausted) means Redis is unavailable.
+ */
 function storeError(err: unknown, what: string): Error {
   if (err instanceof StoreContractError || err instanceof StoreUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (/DTM_|ERR|WRONGTYPE|NOSCRIPT|script/i.test(message) && !/ECONNREFUSED|Connection|timed out|OOM|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN/i.test(message)) {
-    return new StoreContractError(`${what}: ${message}`, { cause: err });
-  }
+  const isReply = err instanceof Error && err.name === 'ReplyError';
+  if (isReply && !TRANSIENT_REPLY.test(message)) return new StoreContractError(`${what}: ${message}`, { cause: err });
   return new StoreUnavailableError(`${what}: ${message}`, { cause: err });
 }
 
