@@ -6,7 +6,10 @@ const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 const GID_LENGTH = 22;
 /** Longest gid we accept; DTM's SQL column is 128. */
 export const MAX_GID_LENGTH = 128;
-const GID_PATTERN = /^[A-Za-z0-9_.:@\-]+$/;
+// Printable ASCII without spaces. Braces are allowed: DTM's flash-sale recipe uses gids like
+// `{a}-<uuid>` to hash-tag the business Redis' barrier keys, and our keys put the gid after
+// their own hash tag, so a brace in a gid can never move a transaction's slot.
+const GID_PATTERN = /^[\x21-\x7e]+$/;
 
 /**
  * A random 128-bit id in shortuuid's base57 alphabet, 22 characters, like DTM's `newGid`.
@@ -28,8 +31,8 @@ export function newGid(): string {
 
 /**
  * Removes `\n`, `\r` and `;` as DTM does on write endpoints, then validates.
- * @throws BadRequestError when the gid is missing, too long, or has characters outside
- *   [A-Za-z0-9_.:@-] (braces and whitespace would break key hashing and logs).
+ * @throws BadRequestError when the gid is missing, too long, or has whitespace, control or
+ *   non-ASCII characters.
  */
 export function sanitizeGid(raw: unknown): string {
   if (raw === undefined || raw === null || raw === '') throw new BadRequestError('[DTM_BAD_GID] gid is required');
@@ -39,9 +42,9 @@ export function sanitizeGid(raw: unknown): string {
   return gid;
 }
 
-/** @throws BadRequestError unless `gid` is 1-128 chars of [A-Za-z0-9_.:@-]. */
+/** @throws BadRequestError unless `gid` is 1-128 printable ASCII characters without spaces. */
 export function assertGid(gid: string): void {
   if (gid.length === 0 || gid.length > MAX_GID_LENGTH || !GID_PATTERN.test(gid)) {
-    throw new BadRequestError(`[DTM_BAD_GID] gid must be 1-${MAX_GID_LENGTH} chars of [A-Za-z0-9_.:@-], got ${JSON.stringify(gid.slice(0, 140))}`);
+    throw new BadRequestError(`[DTM_BAD_GID] gid must be 1-${MAX_GID_LENGTH} printable ASCII characters without spaces, got ${JSON.stringify(gid.slice(0, 140))}`);
   }
 }
