@@ -4,7 +4,8 @@
  */
 import { unpack } from '../codec.js';
 import { StoreContractError } from '../errors.js';
-import { BRANCH_STATUS_OF_CODE, TransStatus, TransType, type Branch, type Trans, type TransRequest } from '../types.js';
+import { BRANCH_STATUS_OF_CODE, TransStatus, TransType, type Branch, type Trans } from '../types.js';
+import { decodeRequest } from './request-blob.js';
 
 export const ReplyTag = { OK: 'OK', EXISTS: 'EXISTS', PROMOTED: 'PROMOTED', NOT_FOUND: 'NOT_FOUND', STALE: 'STALE', DUP: 'DUP' } as const;
 export type ReplyTag = (typeof ReplyTag)[keyof typeof ReplyTag];
@@ -56,16 +57,10 @@ export function flatToMap(flat: readonly unknown[], what: string): Map<string, B
   return out;
 }
 
-function decodeRequest(buf: Buffer | undefined, gid: string): TransRequest {
-  if (buf === undefined) throw new StoreContractError(`trans ${gid}: missing req`);
-  const r = unpack(buf) as Partial<TransRequest> | null;
-  if (r === null || typeof r !== 'object' || typeof r.options !== 'object') throw new StoreContractError(`trans ${gid}: bad req blob`);
-  return {
-    protocol: r.protocol ?? 'http',
-    query_prepared: r.query_prepared ?? '',
-    custom_data: r.custom_data ?? '',
-    options: r.options,
-  };
+function required(m: Map<string, Buffer>, field: string, gid: string): Buffer {
+  const v = m.get(field);
+  if (v === undefined) throw new StoreContractError(`trans ${gid}: missing ${field}`);
+  return v;
 }
 
 function optionalTime(m: Map<string, Buffer>, field: string): number | undefined {
@@ -116,7 +111,7 @@ export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number)
     rollback_reason: get('rr') ?? '',
     retry_count: Number(get('rc') ?? '0'),
     result: get('res') ?? '',
-    req: decodeRequest(m.get('req'), gid),
+    req: decodeRequest(required(m, 'req', gid), gid),
     branches,
   };
 }

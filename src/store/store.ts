@@ -8,6 +8,7 @@ import { pack } from '../codec.js';
 import { BadRequestError, StoreContractError, StoreUnavailableError } from '../errors.js';
 import { BRANCH_STATUS_CODE, type BranchStatus, type Trans, type TransRequest, type TransStatus, type TransType } from '../types.js';
 import type { Keys } from './keys.js';
+import { encodeRequest } from './request-blob.js';
 import type { RedisClient } from './redis.js';
 import { asInt, asStatus, asText, decodeTrans, flatToMap, splitReply, type ReplyTag } from './replies.js';
 import type { ScriptName } from './scripts.js';
@@ -179,7 +180,7 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
         now,
         t.next_cron_time,
         t.next_cron_interval,
-        pack(t.req),
+        encodeRequest(t.req),
         mode,
       ];
       for (const b of t.branches) args.push(pack([b.branch_id, b.op, b.url, b.data]));
