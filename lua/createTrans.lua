@@ -17,7 +17,7 @@
 local trans, due, idx = KEYS[1], KEYS[2], KEYS[3]
 local gid = str(1)
 local status = oneOf(2, { prepared = true, submitted = true })
-local transType = str(3)
+local transType = oneOf(3, { saga = true, msg = true, tcc = true, xa = true, workflow = true })
 local now = num(4)
 local nextCron = num(5)
 local interval = num(6)

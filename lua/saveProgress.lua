@@ -26,6 +26,10 @@ end
 if current ~= expected then
   return { 'STALE', current }
 end
+if FINAL[current] then
+  -- A finished transaction must never go back on the schedule.
+  error({ err = 'DTM_STATE no progress can be saved in final status ' .. current })
+end
 local statusString = rcall('HGET', trans, 'bs') or ''
 local updates = readBranchUpdates(7, statusString)
 

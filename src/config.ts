@@ -126,6 +126,8 @@ const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 
  */
 export function loadConfig(env: Source = process.env, argv: readonly string[] = process.argv.slice(2)): Config {
   const src: Source = { ...env };
+  let fromYaml: Source = {};
+  let yamlFile = '';
   const c = argv.indexOf('-c');
   if (c !== -1) {
     const file = argv[c + 1];
@@ -136,8 +138,23 @@ export function loadConfig(env: Source = process.env, argv: readonly string[] = 
     } catch (err) {
       throw new ConfigError('-c', `cannot read ${file}: ${(err as Error).message}`);
     }
-    Object.assign(src, yamlToEnv(text, file));
+    fromYaml = yamlToEnv(text, file);
+    yamlFile = file;
+    Object.assign(src, fromYaml);
   }
+  try {
+    return buildConfig(src);
+  } catch (err) {
+    // Name the key the way the user wrote it: the YAML key when the value came from the file.
+    if (err instanceof ConfigError && err.key in fromYaml) {
+      const yamlKey = Object.entries(YAML_KEYS).find(([, env]) => env === err.key)?.[0] ?? err.key;
+      throw new ConfigError(yamlKey, `${err.message.replace(`[DTM_CONFIG] ${err.key}: `, '')} (in ${yamlFile})`);
+    }
+    throw err;
+  }
+}
+
+function buildConfig(src: Source): Config {
 
   const prefix = src['STORE_REDIS_PREFIX']?.trim() || 'dtm';
   if (!/^[A-Za-z0-9_.:-]{1,32}$/.test(prefix)) {

@@ -73,6 +73,16 @@ function optionalTime(m: Map<string, Buffer>, field: string): number | undefined
  * @param score the schedule score when the transaction is scheduled; it wins over `nct`.
  */
 export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number): Trans {
+  try {
+    return decodeRecord(gid, m, score);
+  } catch (err) {
+    if (err instanceof StoreContractError) throw err;
+    // msgpackr's own errors on a corrupt blob
+    throw new StoreContractError(`trans ${gid}: corrupt record: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Trans {
   const get = (f: string): string | undefined => m.get(f)?.toString();
   const status = asStatus(get('s'), `trans ${gid} status`);
   const transType = get('tt') ?? '';

@@ -33,7 +33,7 @@ export function encodeRequest(req: TransRequest): Buffer {
 
 export function decodeRequest(buf: Buffer, gid: string): TransRequest {
   const r = unpack(buf) as { protocol?: string; query_prepared?: string; custom_data?: string; options?: Partial<TransOptions> } | null;
-  if (r === null || typeof r !== 'object') throw new StoreContractError(`trans ${gid}: bad req blob`);
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new StoreContractError(`trans ${gid}: bad req blob`);
   return {
     protocol: r.protocol ?? 'http',
     query_prepared: r.query_prepared ?? '',
