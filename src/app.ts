@@ -6,16 +6,22 @@ import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createApi, type Handler } from './http/api.js';
+import { createTopicsApi } from './http/topics-api.js';
+import { createJsonRpc } from './http/json-rpc.js';
+import { createRegisterApi } from './http/register-api.js';
+import { createAlerter } from './alert.js';
 import { createRouter } from './http/route.js';
 import { listen, type HttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPoller, type Poller } from './poller.js';
 import { createKeys } from './store/keys.js';
+import { createKvStore } from './store/kv.js';
 import { checkRedis, createRedis, type RedisClient } from './store/redis.js';
 import { createStore, type Store } from './store/store.js';
 import { createBranchDispatcher } from './trans/branch-call.js';
 import { createEngine, type Engine } from './trans/process.js';
+import { createTopics } from './trans/topics.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -52,16 +58,26 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const log = opts.logger ?? createLogger(config.logLevel);
   const keys = createKeys(config.prefix, config.buckets);
   const redis = createRedis(config, opts.redisUrl);
-  const metrics = createMetrics();
-  const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
   const dispatcher = createBranchDispatcher();
+  let store: Store | undefined;
+  const metrics = createMetrics({
+    onAlert: createAlerter(config, dispatcher, log.child({ c: 'alert' })),
+    countDue: () => (store === undefined ? Promise.resolve([]) : store.countDue()),
+  });
+  store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
   const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer: metrics.process });
-  const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }) });
+  const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
+  const kv = createKvStore(redis, keys, clock, metrics.script);
+  const topics = createTopics(kv);
   const routes: Record<string, Handler> = {
-    ...createApi({ store, engine, config, clock, version: packageVersion() }),
+    ...createApi({ store, engine, config, clock, version: packageVersion(), topics }),
+    ...createTopicsApi({ topics, kv }),
+    ...createRegisterApi({ store, config, clock }),
     'GET /api/metrics': async () => ({ status: 200, body: await metrics.render() }),
   };
+  routes['POST /api/json-rpc'] = createJsonRpc(routes);
   const router = createRouter(routes, {
+    rawBodyRoutes: new Set(['POST /api/json-rpc']),
     maxBodyBytes: config.maxBodyBytes,
     maxInflight: config.maxInflightRequests,
     log: log.child({ c: 'http' }),

@@ -2,13 +2,15 @@
  * Prometheus metrics with prom-client: DTM's names and labels (so existing dashboards work) plus
  * our own. Label values come from closed sets only: no gids, URLs or query strings.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ScriptObserver } from './store/store.js';
 import type { ProcessObserver } from './trans/round.js';
 import type { Trans } from './types.js';
 
 export interface Metrics {
   readonly registry: Registry;
+  /** For the poller: transactions claimed in one pass, and rounds skipped as already active here. */
+  claimed(count: number): void;
   /** For route.ts: one observation per HTTP request. */
   request(api: string, status: number, seconds: number): void;
   readonly script: ScriptObserver;
@@ -19,8 +21,10 @@ export interface Metrics {
 }
 
 export interface MetricsOptions {
-  /** Called after a backoff when the alert threshold is reached (alert webhook). */
+  /** Called after every backoff; the alerter decides whether the threshold is reached. */
   onAlert?: (trans: Trans, retryCount: number, branchUrl: string, error: string) => void;
+  /** Counts the transactions due now, per bucket, at scrape time. */
+  countDue?: () => Promise<number[]>;
 }
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
@@ -78,8 +82,44 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
 
+  const branchInflight = new Gauge({
+    name: 'dtm_branch_calls_in_flight',
+    help: 'Branch calls in flight in this process',
+    registers: [registry],
+  });
+  const redisErrors = new Counter({
+    name: 'dtm_redis_errors_total',
+    help: 'Lua transitions that failed with a Redis or connection error',
+    labelNames: ['script'] as const,
+    registers: [registry],
+  });
+  const claims = new Counter({
+    name: 'dtm_poller_claimed_total',
+    help: 'Due transactions claimed (leased) by this process\'s poller',
+    registers: [registry],
+  });
+  const countDue = opts.countDue;
+  // Buckets are few (a power of two fixed per dataset), so a label per bucket stays bounded.
+  new Gauge({
+    name: 'dtm_due_transactions',
+    help: 'Transactions whose next cron time has passed, per bucket, at scrape time',
+    labelNames: ['bucket'] as const,
+    registers: [registry],
+    async collect() {
+      if (countDue === undefined) return;
+      try {
+        (await countDue()).forEach((n, b) => this.set({ bucket: String(b) }, n));
+      } catch {
+        // Redis unreachable: leave the last values; dtm_redis_errors_total tells the story.
+      }
+    },
+  });
+
   return {
     registry,
+    claimed(count) {
+      if (count > 0) claims.inc(count);
+    },
     request(api, status, seconds) {
       serverProcess.inc({ type: 'http', api, status: status < 400 ? 'ok' : 'fail' });
       serverDuration.observe({ type: 'http', api }, seconds);
@@ -87,9 +127,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     script(name, seconds, tag) {
       scriptDuration.observe({ script: name }, seconds);
       scriptReplies.inc({ script: name, tag });
+      if (tag === 'ERROR') redisErrors.inc({ script: name });
     },
     process: {
+      branchStarted() {
+        branchInflight.inc();
+      },
       branchCalled(model, branchId, op, result, seconds) {
+        branchInflight.dec();
         branchProcess.inc({ model, branchid: branchId, branchtype: op, status: result === 'SUCCESS' ? 'ok' : 'fail' });
         branchDuration.observe({ model, op, result }, seconds);
       },

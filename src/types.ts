@@ -18,8 +18,6 @@ export type BranchStatus = (typeof BranchStatus)[keyof typeof BranchStatus];
 export const TransType = { saga: 'saga', msg: 'msg', tcc: 'tcc', xa: 'xa', workflow: 'workflow' } as const;
 export type TransType = (typeof TransType)[keyof typeof TransType];
 
-/** Transaction types whose processing this build implements. */
-export const SUPPORTED_TRANS_TYPES: ReadonlySet<string> = new Set<TransType>(['saga', 'msg']);
 
 export const Result = { SUCCESS: 'SUCCESS', FAILURE: 'FAILURE', ONGOING: 'ONGOING' } as const;
 

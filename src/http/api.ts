@@ -7,10 +7,11 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { BadRequestError, FailureError, InternalError } from '../errors.js';
 import { newGid, sanitizeGid } from '../gid.js';
-import type { Store } from '../store/store.js';
+import type { NewBranch, Store } from '../store/store.js';
 import type { Engine } from '../trans/process.js';
-import { generateBranches, parseTransBody, type TransBody } from '../trans/request.js';
+import { generateBranches, parseTransBody, topicNames, type TransBody } from '../trans/request.js';
 import { leaseMs } from '../trans/round.js';
+import type { Topics } from '../trans/topics.js';
 import { branchView, transView } from '../trans/view.js';
 import { BRANCH_STATUS_OF_CODE, type Trans, type TransStatus } from '../types.js';
 
@@ -35,6 +36,8 @@ export interface ApiDeps {
   config: Config;
   clock: Clock;
   version: string;
+  /** Resolves msg `topic://` steps to subscriber URLs; without it every topic is unknown. */
+  topics?: Pick<Topics, 'resolve'>;
 }
 
 const ok = (body: unknown = { dtm_result: 'SUCCESS' }): Reply => ({ status: 200, body });
@@ -42,7 +45,7 @@ const ok = (body: unknown = { dtm_result: 'SUCCESS' }): Reply => ({ status: 200,
 const notFoundGid = (gid: string): InternalError => new InternalError(`no TransGlobal with gid: ${gid} found`);
 
 /** The in-memory transaction of a request that was just created, identical to what was stored. */
-function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron: number, interval: number): Trans {
+function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron: number, interval: number, branches: readonly NewBranch[]): Trans {
   return {
     gid: body.gid,
     trans_type: body.trans_type,
@@ -57,7 +60,7 @@ function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron:
     retry_count: body.retry_count,
     result: '',
     req: body.req,
-    branches: generateBranches(body).map((b) => ({ ...b, status: BRANCH_STATUS_OF_CODE['p']!, finish_time: undefined })),
+    branches: branches.map((b) => ({ ...b, status: BRANCH_STATUS_OF_CODE['p']!, finish_time: undefined })),
   };
 }
 
@@ -76,15 +79,23 @@ export function createApi(deps: ApiDeps): Record<string, Handler> {
     return { at: now + interval * 1000, interval };
   }
 
+  /** Subscribers of the body's `topic://` steps, read fresh from the KV (DTM's cache lags up to 3 s). */
+  async function resolveTopics(body: TransBody): Promise<Map<string, readonly string[]> | undefined> {
+    const names = topicNames(body);
+    const resolver = deps.topics;
+    if (names.length === 0 || resolver === undefined) return undefined;
+    return new Map(await Promise.all(names.map(async (n) => [n, await resolver.resolve(n)] as const)));
+  }
+
   async function create(body: TransBody, status: 'prepared' | 'submitted', mode: 'prepare' | 'submit') {
-    const branches = generateBranches(body);
+    const branches = generateBranches(body, await resolveTopics(body));
     const now = clock.now();
     const cron = firstCron(body, status, now);
     const outcome = await store.createTrans(
       { gid: body.gid, trans_type: body.trans_type, status, req: body.req, branches, next_cron_interval: cron.interval, next_cron_time: cron.at },
       mode,
     );
-    return { outcome, now, cron };
+    return { outcome, now, cron, branches };
   }
 
   /** Runs a round in-line and answers as DTM does for `wait_result` (§4.3). */
@@ -126,11 +137,12 @@ export function createApi(deps: ApiDeps): Record<string, Handler> {
     },
 
     'POST /api/dtmsvr/submit': async (req) => {
+      if (isWorkflowBody(req.body)) return submitWorkflow(store, req.body);
       const body = parseTransBody(req.body);
-      const { outcome, now, cron } = await create(body, 'submitted', 'submit');
+      const { outcome, now, cron, branches } = await create(body, 'submitted', 'submit');
       let trans: Trans;
       if (outcome.tag === 'OK') {
-        trans = freshTrans(body, 'submitted', now, cron.at, cron.interval);
+        trans = freshTrans(body, 'submitted', now, cron.at, cron.interval, branches);
       } else {
         trans = outcome.trans;
         if (outcome.tag === 'PROMOTED') trans.status = 'submitted';
@@ -153,7 +165,27 @@ export function createApi(deps: ApiDeps): Record<string, Handler> {
         if (r.tag === 'OK' || (r.tag === 'STALE' && r.current === 'failed')) return ok();
         throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.tag === 'STALE' ? r.current : 'missing'}', cannot abort. FAILURE`);
       }
-      throw new FailureError(`trans type: '${trans.trans_type}' current status '${trans.status}', cannot abort. FAILURE`);
+      // As in DTM, the request's trans_type must be tcc or xa, whatever is stored.
+      const requested = body['trans_type'];
+      if ((requested !== 'tcc' && requested !== 'xa') || (trans.status !== 'prepared' && trans.status !== 'aborting')) {
+        throw new FailureError(`trans type: '${trans.trans_type}' current status '${trans.status}', cannot abort. FAILURE`);
+      }
+      const reason = typeof body['rollback_reason'] === 'string' ? body['rollback_reason'] : '';
+      if (trans.status === 'prepared') {
+        const input: Parameters<Store['changeStatus']>[3] = { nextCronTime: clock.now() + leaseMs(config) };
+        if (reason !== '') input.rollbackReason = reason;
+        const r = await store.changeStatus(gid, 'prepared', 'aborting', input);
+        if (r.tag === 'NOT_FOUND') throw notFoundGid(gid);
+        if (r.tag === 'STALE' && r.current !== 'aborting') {
+          throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.current}', cannot abort. FAILURE`);
+        }
+        trans.status = 'aborting';
+        if (reason !== '') trans.rollback_reason = reason;
+      }
+      // The options stored at prepare decide whether the caller waits (DTM uses the stored copy).
+      if (trans.req.options.wait_result) return processAndWait(trans, false);
+      startInBackground(trans);
+      return ok();
     },
 
     'POST /api/dtmsvr/forceStop': async (req) => {
@@ -228,6 +260,29 @@ export function createApi(deps: ApiDeps): Record<string, Handler> {
       return ok();
     },
   };
+}
+
+function isWorkflowBody(body: unknown): body is Record<string, unknown> {
+  return body !== null && typeof body === 'object' && (body as Record<string, unknown>)['trans_type'] === 'workflow';
+}
+
+/**
+ * A workflow's submit records its outcome (`req_extra.status`, `rollback_reason`, `result`) on
+ * the prepared record; it starts no processing. DTM answers 500 `storage: NotFound` when the
+ * workflow is not prepared.
+ */
+async function submitWorkflow(store: Store, body: Record<string, unknown>): Promise<Reply> {
+  const gid = sanitizeGid(body['gid']);
+  const extra = (body['req_extra'] ?? {}) as Record<string, unknown>;
+  if (typeof extra !== 'object' || Array.isArray(extra)) throw new BadRequestError('[DTM_BAD_FIELD] req_extra must be an object of strings');
+  const status = extra['status'];
+  if (status !== 'succeed' && status !== 'failed') {
+    throw new BadRequestError(`[DTM_BAD_FIELD] req_extra.status must be "succeed" or "failed", got ${JSON.stringify(status)}`);
+  }
+  const text = (k: string): string => (typeof extra[k] === 'string' ? (extra[k] as string) : '');
+  const r = await store.changeStatus(gid, 'prepared', status, { rollbackReason: text('rollback_reason'), result: text('result') });
+  if (r.tag === 'OK' || (r.tag === 'STALE' && r.current === status)) return ok();
+  throw new InternalError('storage: NotFound');
 }
 
 /** Reads an integer query parameter; an absent or empty one is `dflt`. */

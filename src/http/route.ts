@@ -13,6 +13,8 @@ import { JSON_TYPE, statusLine, TEXT_TYPE } from './respond.js';
 export type RequestObserver = (api: string, status: number, seconds: number) => void;
 
 export interface RouterOptions {
+  /** Routes whose handler gets the body as raw text (it does its own parsing, e.g. JSON-RPC). */
+  rawBodyRoutes?: ReadonlySet<string>;
   maxBodyBytes: number;
   maxInflight: number;
   log: Logger;
@@ -29,6 +31,18 @@ export interface Router {
 /** The `api` label: the route's last path segment, lower-cased (DTM's), never a query string or id. */
 function apiLabel(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1).toLowerCase();
+}
+
+/**
+ * Percent-decodes a path parameter (gin matches on the decoded path). A malformed escape stays as
+ * sent: decodeURIComponent would throw inside the uWS callback and take the process down.
+ */
+function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 /** Creates the router over `routes`, keyed `METHOD /path` (METHOD may be ANY). */
@@ -57,7 +71,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
     return { status: e.status, body };
   }
 
-  function handle(handler: Handler, api: string, hasBody: boolean, paramCount: number): (res: HttpResponse, req: HttpRequest) => void {
+  function handle(handler: Handler, api: string, hasBody: boolean, paramCount: number, rawBody: boolean): (res: HttpResponse, req: HttpRequest) => void {
     return (res, req) => {
       const started = performance.now();
       const state = { aborted: false, done: false };
@@ -68,7 +82,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
       // Snapshot everything from req now: it is invalid after this function returns.
       const query = new URLSearchParams(req.getQuery() ?? '');
       const params: string[] = [];
-      for (let i = 0; i < paramCount; i++) params.push(decodeURIComponent(req.getParameter(i) ?? ''));
+      for (let i = 0; i < paramCount; i++) params.push(decodeParam(req.getParameter(i) ?? ''));
 
       const run = (body: unknown): void => {
         if (inflight > opts.maxInflight) {
@@ -112,6 +126,10 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
         }
         // The last (often the only) chunk is decoded while it is still valid, without a copy.
         const text = chunks.length === 0 ? Buffer.from(chunk).toString('utf8') : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
+        if (rawBody) {
+          run(text);
+          return;
+        }
         let body: unknown;
         try {
           body = text.length === 0 ? {} : JSON.parse(text);
@@ -134,7 +152,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
         const api = apiLabel(path.replace(/\/:[^/]+$/, ''));
         const paramCount = (path.match(/\/:/g) ?? []).length;
         const hasBody = method === 'POST';
-        const h = handle(handler, api, hasBody, paramCount);
+        const h = handle(handler, api, hasBody, paramCount, opts.rawBodyRoutes?.has(key) ?? false);
         switch (method) {
           case 'GET':
             app.get(path, h);

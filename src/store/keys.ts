@@ -5,6 +5,10 @@
  * the ZSET `{<prefix>:<bucket>}:due` and its listing index the ZSET `{<prefix>:<bucket>}:idx`.
  * All three share the hash tag, so every transition is one script on one cluster slot. The gid
  * comes after the tag so braces in it could never move the slot (and we reject them anyway).
+ *
+ * The KV store (DTM's topics) has its own tag `{<prefix>:kv}`: a record HASH per (cat, key) and a
+ * per-cat index ZSET of its keys, so listing a cat pages the index instead of SCANning the
+ * keyspace, and every KV script runs on that one slot.
  */
 
 /** 32-bit FNV-1a over the UTF-16 code units of `s` (gids are ASCII). */
@@ -31,6 +35,14 @@ export interface Keys {
   idx(bucket: number): string;
   /** Dataset metadata HASH (bucket count, schema version). */
   meta(): string;
+  /**
+   * KV record HASH of (cat, key): `{<prefix>:kv}:r:<cat bytes>:<cat>:<key>`. The cat's UTF-8
+   * length makes the spelling injective although cats and keys may hold `:` (and lets a script
+   * check that the key it got is the one of its cat and key).
+   */
+  kv(cat: string, key: string): string;
+  /** KV index ZSET of a cat: `{<prefix>:kv}:i:<cat>`, every key of the cat at score 0 (lexical order). */
+  kvIdx(cat: string): string;
 }
 
 /** Builds the key speller for a prefix and a power-of-two bucket count. */
@@ -50,5 +62,7 @@ export function createKeys(prefix: string, buckets: number): Keys {
     due: (bucket) => `${tag(bucket)}:due`,
     idx: (bucket) => `${tag(bucket)}:idx`,
     meta: () => `{${prefix}:meta}`,
+    kv: (cat, key) => `{${prefix}:kv}:r:${Buffer.byteLength(cat)}:${cat}:${key}`,
+    kvIdx: (cat) => `{${prefix}:kv}:i:${cat}`,
   };
 }

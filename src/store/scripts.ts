@@ -16,12 +16,16 @@ export interface ScriptSpec {
 
 export const SCRIPTS = [
   { name: 'createTrans', keys: ['trans', 'due', 'idx'] },
+  { name: 'registerBranch', keys: ['trans'] },
   { name: 'saveProgress', keys: ['trans', 'due'] },
   { name: 'changeStatus', keys: ['trans', 'due'] },
   { name: 'claimDue', keys: ['due'] },
   { name: 'resetCron', keys: ['due'] },
   { name: 'resetNextCron', keys: ['trans', 'due'] },
   { name: 'pruneIndex', keys: ['idx'] },
+  { name: 'kvCreate', keys: ['kv', 'kvIdx'] },
+  { name: 'kvUpdate', keys: ['kv'] },
+  { name: 'kvDelete', keys: ['kv', 'kvIdx'] },
 ] as const satisfies readonly { name: string; keys: readonly string[] }[];
 
 export type ScriptName = (typeof SCRIPTS)[number]['name'];

@@ -9,6 +9,7 @@ import { BadRequestError, StoreContractError, StoreUnavailableError } from '../e
 import { BRANCH_STATUS_CODE, type BranchStatus, type Trans, type TransRequest, type TransStatus, type TransType } from '../types.js';
 import type { Keys } from './keys.js';
 import { encodeRequest } from './request-blob.js';
+import { storeError } from './store-error.js';
 import type { RedisClient } from './redis.js';
 import { asInt, asStatus, asText, decodeTrans, flatToMap, splitReply, type ReplyTag } from './replies.js';
 import type { ScriptName } from './scripts.js';
@@ -54,6 +55,13 @@ export interface ChangeStatusInput extends ProgressInput {
   result?: string;
 }
 
+/** A branch to register, with the status it is stored with (workflow progress is final at once). */
+export interface RegisteredBranch extends NewBranch {
+  status: BranchStatus;
+}
+
+export type RegisterOutcome = { tag: 'OK' } | { tag: 'NOT_FOUND' } | { tag: 'STALE'; current: TransStatus } | { tag: 'DUP' };
+
 export interface ListQuery {
   position: string;
   limit: number;
@@ -67,12 +75,16 @@ export interface ListQuery {
 export interface Store {
   readonly keys: Keys;
   createTrans(t: NewTrans, mode: 'prepare' | 'submit'): Promise<CreateOutcome>;
+  /** Appends branches to a prepared transaction; DUP when the first one's (branch_id, op) exists. */
+  registerBranch(gid: string, branches: readonly RegisteredBranch[]): Promise<RegisterOutcome>;
   saveProgress(gid: string, expected: TransStatus, input: ProgressInput): Promise<CasOutcome>;
   changeStatus(gid: string, expected: TransStatus, next: TransStatus, input: ChangeStatusInput): Promise<CasOutcome>;
   claimDue(bucket: number, leaseMs: number, limit: number): Promise<string[]>;
   resetCron(bucket: number, fromMs: number, limit: number): Promise<{ count: number; hasRemaining: boolean }>;
   resetNextCron(gid: string): Promise<'OK' | 'NOT_FOUND'>;
   pruneIndex(bucket: number, beforeMs: number, limit: number): Promise<number>;
+  /** Transactions due now in each bucket (ZCOUNT per bucket; for metrics). */
+  countDue(): Promise<number[]>;
   getTrans(gid: string): Promise<Trans | undefined>;
   listTrans(q: ListQuery): Promise<{ transactions: Trans[]; nextPosition: string }>;
   ping(): Promise<void>;
@@ -90,22 +102,6 @@ function branchArgs(updates: readonly BranchUpdate[] | undefined): string[] {
 }
 
 const opt = (v: number | undefined): string => (v === undefined ? '' : String(v));
-
-/** Server replies that mean "not now" rather than "your script is wrong". */
-const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/;
-
-/**
- * Translates a Redis failure into our error model: an error reply from the server is a broken
- * contract (a bug), unless it is one of Redis' transient states; anything else (connection
- * refused, timeout, retries exhausted) means Redis is unavailable.
- */
-function storeError(err: unknown, what: string): Error {
-  if (err instanceof StoreContractError || err instanceof StoreUnavailableError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const isReply = err instanceof Error && err.name === 'ReplyError';
-  if (isReply && !TRANSIENT_REPLY.test(message)) return new StoreContractError(`${what}: ${message}`, { cause: err });
-  return new StoreUnavailableError(`${what}: ${message}`, { cause: err });
-}
 
 export interface StoreOptions {
   finishedDataExpireS: number;
@@ -200,6 +196,27 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
       }
     },
 
+    async registerBranch(gid, branches) {
+      const first = branches[0];
+      if (first === undefined) throw new StoreContractError('registerBranch: no branches');
+      const args: (string | number | Buffer)[] = [keys.trans(gid), gid, clock.now(), `${first.branch_id}|${first.op}`];
+      for (const b of branches) args.push(pack([b.branch_id, b.op, b.url, b.data]), `${b.branch_id}|${b.op}`, BRANCH_STATUS_CODE[b.status]);
+      const split = await run('registerBranch', args);
+      switch (split.tag) {
+        case 'OK':
+        case 'NOT_FOUND':
+        case 'DUP':
+          return { tag: split.tag };
+        case 'STALE':
+          return { tag: 'STALE', current: asStatus(split.rest[0], 'registerBranch current status') };
+        case 'EXISTS':
+        case 'PROMOTED':
+          throw new StoreContractError(`registerBranch: unexpected tag ${split.tag}`);
+        default:
+          return split.tag satisfies never;
+      }
+    },
+
     async saveProgress(gid, expected, input) {
       const bucket = keys.bucketOf(gid);
       const split = await run('saveProgress', [
@@ -257,6 +274,15 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
     },
 
     getTrans,
+
+    async countDue() {
+      const now = clock.now();
+      try {
+        return await Promise.all(Array.from({ length: keys.buckets }, (_, b) => redis.zcount(keys.due(b), '-inf', now)));
+      } catch (err) {
+        throw storeError(err, 'countDue');
+      }
+    },
 
     async listTrans(q) {
       return listTransactions(redis, keys, getTrans, q);

@@ -4,6 +4,7 @@
  * 409 or a body containing FAILURE → FAILURE; any status but 200 → ERROR; 200 → SUCCESS.
  */
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { InternalError, OngoingError, type DtmError } from '../errors.js';
 
 export type BranchResult = 'SUCCESS' | 'FAILURE' | 'ONGOING' | 'ERROR';
 
@@ -72,4 +73,15 @@ export async function callBranch(dispatcher: Dispatcher, req: BranchRequest): Pr
     const e = err as { code?: string; message?: string };
     return { result: 'ERROR', status: 0, detail: `${e.code ?? 'ERR'}: ${e.message ?? String(err)}` };
   }
+}
+
+/**
+ * The error a waiting caller sees for a branch that did not succeed, as DTM builds it
+ * (trans_status.go getBranchResult): ONGOING stays ONGOING (425); a FAILURE outside a saga action
+ * is wrapped with %s, not %w, so it no longer counts as FAILURE and answers 500.
+ */
+export function branchError(url: string, o: BranchOutcome): DtmError {
+  if (o.result === 'ONGOING') return new OngoingError(`url:${url} ONGOING`);
+  const detail = o.result === 'FAILURE' ? `${o.detail}. FAILURE` : o.detail;
+  return new InternalError(`http/grpc result should be specified as in:\nhttps://dtm.pub/summary/arch.html#http\nunkown result will be retried: ${detail} (url:${url})`);
 }

@@ -4,8 +4,7 @@
  * forever (a FAILURE from an action is just an error here). `custom_data` may delay the actions.
  */
 import { baseInterval } from '../backoff.js';
-import { InternalError } from '../errors.js';
-import type { BranchOutcome } from './branch-call.js';
+import { branchError, type BranchOutcome } from './branch-call.js';
 import type { Round } from './round.js';
 
 /** `delay` in seconds from msg custom_data (key matched case-insensitively, as Go's JSON does). */
@@ -63,12 +62,8 @@ export async function processMsg(round: Round): Promise<void> {
       return true;
     }
     if (o.result !== 'ONGOING') {
-      // A msg action's FAILURE is only an error to retry: like DTM, answer a waiting caller 500
-      // (the error does not wrap FAILURE), with DTM's text around the branch's answer.
-      const detail = o.result === 'FAILURE' ? `${o.detail}. FAILURE` : o.detail;
-      round.error ??= new InternalError(
-        `http/grpc result should be specified as in:\nhttps://dtm.pub/summary/arch.html#http\nunkown result will be retried: ${detail} (url:${t.branches[i]!.url})`,
-      );
+      // A msg action's FAILURE is only an error to retry; DTM answers a waiting caller 500.
+      round.error ??= branchError(t.branches[i]!.url, o);
     }
     return false;
   };

@@ -35,9 +35,7 @@ export function createEngine(deps: RoundDeps): Engine {
     const round: Round = createRound(trans, deps);
     let ok = true;
     try {
-      const processor = processors[trans.trans_type];
-      if (processor === undefined) throw new Error(`no processor for trans_type ${trans.trans_type}`);
-      await processor(round);
+      await processors[trans.trans_type](round);
       await round.end();
     } catch (err) {
       ok = false;

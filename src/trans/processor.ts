@@ -2,13 +2,17 @@
 import type { TransType } from '../types.js';
 import { processMsg } from './msg.js';
 import type { Round } from './round.js';
+import { processTcc, processXa } from './phase2.js';
 import { processSaga } from './saga.js';
+import { processWorkflow } from './workflow.js';
 
 /** Runs one round of one transaction type; all writes go through the round. */
 export type Processor = (round: Round) => Promise<void>;
 
-/** Types not listed here are refused at the API with a clear error. */
-export const processors: Partial<Record<TransType, Processor>> = {
+export const processors = {
   saga: processSaga,
   msg: processMsg,
-};
+  tcc: processTcc,
+  xa: processXa,
+  workflow: processWorkflow,
+} satisfies { [K in TransType]: Processor };

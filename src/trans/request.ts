@@ -3,11 +3,13 @@
  * Unknown fields are ignored and JSON null is the zero value, as in DTM; anything that could never
  * be processed (bad gid, unknown type, steps without payloads, a non-http URL) is a 400.
  */
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, InternalError } from '../errors.js';
 import { sanitizeGid } from '../gid.js';
 import type { NewBranch } from '../store/store.js';
-import { SUPPORTED_TRANS_TYPES, TransType, type TransOptions, type TransRequest } from '../types.js';
+import { TransType, type TransOptions, type TransRequest } from '../types.js';
 import { parseSagaLayout } from './saga.js';
+import { TOPIC_PREFIX } from './topics.js';
+import { parseWorkflowData } from './workflow.js';
 
 /** A parsed transaction body. */
 export interface TransBody {
@@ -59,7 +61,6 @@ export function parseTransBody(raw: unknown): TransBody {
   if (typeof transType !== 'string' || !TYPES.has(transType)) {
     throw new BadRequestError(`[DTM_BAD_TRANS_TYPE] trans_type must be one of ${[...TYPES].join(', ')}, got ${JSON.stringify(transType)}`);
   }
-  if (!SUPPORTED_TRANS_TYPES.has(transType)) throw new BadRequestError(`[DTM_UNSUPPORTED] trans_type ${transType} is not supported by this build yet`);
 
   const options: TransOptions = {
     wait_result: field(body, 'wait_result', 'boolean', false),
@@ -101,11 +102,25 @@ export function parseTransBody(raw: unknown): TransBody {
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
+/** The distinct topic names of a msg's `topic://<name>` steps, for the caller to resolve. */
+export function topicNames(body: TransBody): string[] {
+  if (body.trans_type !== 'msg') return [];
+  const names = new Set<string>();
+  for (const s of body.steps) {
+    const action = s['action'] ?? '';
+    if (action.startsWith(TOPIC_PREFIX)) names.add(action.slice(TOPIC_PREFIX.length));
+  }
+  return [...names];
+}
+
 /**
  * The branches a transaction starts with: saga → (compensate, action) per step; msg → one action
- * per step. `topic://` msg steps are expanded by `expandTopic` (topics arrive with the KV issue).
+ * per step, or per subscriber of a `topic://<name>` step (dtm-protocol.md §4.7): branch ids
+ * `%02d` for one subscriber, `%02d-%02d` for several, all with the step's payload.
+ * @param topics the subscriber URLs of the body's topics (see `topicNames`), resolved beforehand.
+ * @throws InternalError `topic not found` (DTM's 500) for a topic with no subscriber.
  */
-export function generateBranches(body: TransBody): NewBranch[] {
+export function generateBranches(body: TransBody, topics?: ReadonlyMap<string, readonly string[]>): NewBranch[] {
   const out: NewBranch[] = [];
   switch (body.trans_type) {
     case 'saga':
@@ -130,14 +145,25 @@ export function generateBranches(body: TransBody): NewBranch[] {
       }
       body.steps.forEach((s, i) => {
         const action = s['action'] ?? '';
-        if (action.startsWith('topic://')) throw new BadRequestError('[DTM_UNSUPPORTED] topic:// steps are not supported by this build yet');
+        if (action.startsWith(TOPIC_PREFIX)) {
+          const name = action.slice(TOPIC_PREFIX.length);
+          const urls = topics?.get(name) ?? [];
+          if (urls.length === 0) throw new InternalError('topic not found');
+          urls.forEach((url, j) => {
+            assertBranchUrl(url, `subscriber ${j + 1} of topic ${name}`);
+            out.push({ branch_id: urls.length > 1 ? `${pad2(i + 1)}-${pad2(j + 1)}` : pad2(i + 1), op: 'action', url, data: body.payloads[i] ?? '' });
+          });
+          return;
+        }
         assertBranchUrl(action, `steps[${i}].action`);
         out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data: body.payloads[i] ?? '' });
       });
       return out;
+    case 'workflow':
+      parseWorkflowData(body.req.custom_data);
+      return out;
     case 'tcc':
     case 'xa':
-    case 'workflow':
       return out;
     default:
       return body.trans_type satisfies never;

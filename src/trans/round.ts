@@ -19,6 +19,7 @@ import type { Dispatcher } from 'undici';
 
 /** What processing reports to metrics and alerts; implemented by metrics.ts. */
 export interface ProcessObserver {
+  branchStarted(): void;
   branchCalled(model: string, branchId: string, op: string, result: BranchOutcome['result'], seconds: number): void;
   roundDone(model: string, ok: boolean, secondsSinceCreate: number): void;
   /** After a backoff: DTM's alert check (retry count = ⌊log2(interval/base)⌋). */
@@ -105,6 +106,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       headers: options.branch_headers,
       timeoutMs,
     };
+    observer.branchStarted();
     const outcome = await callBranch(dispatcher, req);
     observer.branchCalled(trans.trans_type, branchId, op, outcome.result, Number(process.hrtime.bigint() - started) / 1e9);
     note(outcome, url);

@@ -106,3 +106,54 @@ t.test('createKeys rejects a bucket count that is not a power of two from 1 to 1
     t.equal(createKeys('dtm', n).buckets, n, `${n}: accepted`);
   }
 });
+
+/** A random KV cat or key: 0-40 chars mixing ASCII (braces and colons included) and non-ASCII. */
+function randomKvPart(): string {
+  const alphabet = `${GID_CHARS}::::{}é話😀 `;
+  const chars = [...alphabet];
+  let s = '';
+  for (let k = randomInt(0, 41); k > 0; k--) s += chars[randomInt(chars.length)];
+  return s;
+}
+
+t.test('every KV key, records and cat indexes alike, hashes to the one KV slot', async (t) => {
+  for (const prefix of ['dtm', 'p', 'my-app.prod:v2']) {
+    const keys = createKeys(prefix, 64);
+    const slot = calculateSlot(`{${prefix}:kv}`);
+    let bad: string | undefined;
+    for (let i = 0; i < 5000 && bad === undefined; i++) {
+      const cat = i % 3 === 0 ? 'topics' : randomKvPart();
+      const key = randomKvPart();
+      const slots = [keys.kv(cat, key), keys.kvIdx(cat)].map((k) => calculateSlot(k));
+      if (slots.some((s) => s !== slot)) bad = `${JSON.stringify([cat, key])}: ${slots.join(', ')} (want ${slot})`;
+    }
+    t.equal(bad, undefined, `${prefix}: kv and kvIdx share the {${prefix}:kv} slot for 5000 random cats and keys`);
+  }
+});
+
+t.test('KV keys are injective although cats and keys may hold colons', async (t) => {
+  const keys = createKeys('dtm', 64);
+  t.strictSame(
+    { kv: keys.kv('topics', 'orders'), kvIdx: keys.kvIdx('topics'), utf8: keys.kv('é', 'x') },
+    { kv: '{dtm:kv}:r:6:topics:orders', kvIdx: '{dtm:kv}:i:topics', utf8: '{dtm:kv}:r:2:é:x' },
+    'the documented layout; the length is the cat in UTF-8 bytes',
+  );
+  t.not(keys.kv('a:b', 'c'), keys.kv('a', 'b:c'), 'a colon moved between cat and key gives another key');
+  const seen = new Map<string, string>();
+  let clash: string | undefined;
+  for (let i = 0; i < 5000 && clash === undefined; i++) {
+    const cat = randomKvPart();
+    const key = randomKvPart();
+    const pair = JSON.stringify([cat, key]);
+    for (const [k, who] of [
+      [keys.kv(cat, key), `kv ${pair}`],
+      [keys.kvIdx(cat), `kvIdx ${JSON.stringify(cat)}`],
+    ] as const) {
+      const before = seen.get(k);
+      if (before !== undefined && before !== who) clash = `${who} and ${before} are both ${k}`;
+      seen.set(k, who);
+    }
+  }
+  t.equal(clash, undefined, 'no two (cat, key) pairs, and no record and index, share a key over 5000 random pairs');
+  t.not(keys.kvIdx('x'), keys.meta(), 'the KV tag is not the meta key');
+});

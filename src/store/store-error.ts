@@ -1,0 +1,21 @@
+/**
+ * How a Redis failure maps onto the error model (DESIGN.md §5), for store modules other than
+ * store.ts (which keeps its own copy of the same rule for now).
+ */
+import { StoreContractError, StoreUnavailableError } from '../errors.js';
+
+/** Server replies that mean "not now" rather than "your script is wrong". */
+const TRANSIENT_REPLY = /^(OOM|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY|NOREPLICAS)\b/;
+
+/**
+ * Translates a Redis failure: an error reply from the server is a broken contract (a bug), unless
+ * it is one of Redis' transient states; anything else (connection refused, timeout, retries
+ * exhausted) means Redis is unavailable.
+ */
+export function storeError(err: unknown, what: string): Error {
+  if (err instanceof StoreContractError || err instanceof StoreUnavailableError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const isReply = err instanceof Error && err.name === 'ReplyError';
+  if (isReply && !TRANSIENT_REPLY.test(message)) return new StoreContractError(`${what}: ${message}`, { cause: err });
+  return new StoreUnavailableError(`${what}: ${message}`, { cause: err });
+}
