@@ -98,6 +98,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Due transactions claimed (leased) by this process\'s poller',
     registers: [registry],
   });
+  const leaseExpiries = new Counter({
+    name: 'dtm_lease_expiries_total',
+    help: 'Claimed transactions whose previous claim expired without a reschedule (holder died or overran)',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
   const countDue = opts.countDue;
   // Buckets are few (a power of two fixed per dataset), so a label per bucket stays bounded.
   new Gauge({
@@ -141,6 +147,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       roundDone(model, ok, secondsSinceCreate) {
         transProcess.inc({ model, status: ok ? 'ok' : 'fail' });
         transHandled.observe({ model }, secondsSinceCreate);
+      },
+      leaseExpired(model) {
+        leaseExpiries.inc({ model });
       },
       backedOff(trans, retryCount, branchUrl, error) {
         opts.onAlert?.(trans, retryCount, branchUrl, error);

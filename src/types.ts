@@ -66,6 +66,8 @@ export interface Trans {
   finish_time: number | undefined;
   rollback_time: number | undefined;
   next_cron_time: number | undefined;
+  /** ms; the next cron time the last round (or creation) chose, before any claim's lease. */
+  scheduled_time: number | undefined;
   next_cron_interval: number;
   rollback_reason: string;
   retry_count: number;

@@ -55,6 +55,7 @@ function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron:
     finish_time: undefined,
     rollback_time: undefined,
     next_cron_time: nextCron,
+    scheduled_time: nextCron,
     next_cron_interval: interval,
     rollback_reason: '',
     retry_count: body.retry_count,

@@ -117,6 +117,7 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
     finish_time: optionalTime(m, 'ft'),
     rollback_time: optionalTime(m, 'rt'),
     next_cron_time: score ?? optionalTime(m, 'nct'),
+    scheduled_time: optionalTime(m, 'nct'),
     next_cron_interval: Number(get('nci') ?? '0'),
     rollback_reason: get('rr') ?? '',
     retry_count: Number(get('rc') ?? '0'),

@@ -5,7 +5,7 @@
 import { DtmError, StoreUnavailableError } from '../errors.js';
 import type { Trans } from '../types.js';
 import { processors } from './processor.js';
-import { createRound, StaleRoundError, type Round, type RoundDeps } from './round.js';
+import { createRound, leaseMs, StaleRoundError, type Round, type RoundDeps } from './round.js';
 
 export interface RoundResult {
   /** The transaction as the round left it. */
@@ -68,6 +68,9 @@ export function createEngine(deps: RoundDeps): Engine {
         return;
       }
       if (trans === undefined || trans.status === 'succeed' || trans.status === 'failed') return;
+      // Due at `scheduled_time`, it was claimed then; still unchanged a whole lease later means
+      // that claim's holder died or overran its lease (or every poller was down that long).
+      if (trans.scheduled_time !== undefined && clock.now() - trans.scheduled_time >= leaseMs(deps.config)) observer.leaseExpired(trans.trans_type);
       await process(trans);
     },
   };

@@ -22,6 +22,8 @@ export interface ProcessObserver {
   branchStarted(): void;
   branchCalled(model: string, branchId: string, op: string, result: BranchOutcome['result'], seconds: number): void;
   roundDone(model: string, ok: boolean, secondsSinceCreate: number): void;
+  /** A claimed transaction had been claimed before and never rescheduled: that lease expired. */
+  leaseExpired(model: string): void;
   /** After a backoff: DTM's alert check (retry count = ⌊log2(interval/base)⌋). */
   backedOff(trans: Trans, retryCount: number, branchUrl: string, error: string): void;
 }
@@ -207,6 +209,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       pending = [];
       if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
       trans.next_cron_time = Math.round(at);
+      trans.scheduled_time = Math.round(at);
       trans.next_cron_interval = interval;
       if (sawError && explicit === undefined && lastError !== undefined) {
         const retryCount = Math.floor(Math.log2(interval / base));

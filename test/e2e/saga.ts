@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { startBusi, type Busi } from '../fixtures/busi.js';
-import { gidOf, sagaBody, startTestApp, type TestApp } from '../fixtures/app.js';
+import { gidOf, sagaBody, startTestApp, type TestApp, waitFor } from '../fixtures/app.js';
 
 let dtm: TestApp;
 let busi: Busi;
@@ -329,11 +329,3 @@ t.test('28. saga: submitted twice while step 1 is ONGOING — both 200, the seco
   await dtm.waitStatus(gid, 'succeed');
   t.equal(busi.callsTo('TransOut').length, 2, 'action 1 called again');
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -1,7 +1,7 @@
 /** TCC and XA scenarios: dtm-protocol.md §13 items 35-44. */
 import t from 'tap';
 import { startBusi, type Busi } from '../fixtures/busi.js';
-import { gidOf, startTestApp, type TestApp } from '../fixtures/app.js';
+import { gidOf, startTestApp, type TestApp, waitFor } from '../fixtures/app.js';
 
 let dtm: TestApp;
 let busi: Busi;
@@ -222,11 +222,3 @@ t.test('tcc: submit without any prepare creates and succeeds at once; a bad regi
   t.equal((await dtm.query(g2)).branches.length, 0, 'nothing registered');
   await dtm.post('forceStop', { gid: g2 });
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

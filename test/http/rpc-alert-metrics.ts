@@ -91,3 +91,18 @@ t.test('64. metrics: a scrape parses, carries DTM\'s names, and labels stay boun
     for (const l of labels) t.notOk(/\?|gid|http:/.test(l.replace(/le="[^"]*"/, '')), `${name}${l}: no query strings, gids or URLs in labels`);
   }
 });
+
+t.test('metrics: a claim whose holder never rescheduled counts as an expired lease', async (t) => {
+  const gid = gidOf(t.name);
+  busi.next('Lease', 'ONGOING');
+  await dtm.post('submit', sagaBody(gid, busi.url, [['Lease', '']], { wait_result: true }));
+  const count = async (): Promise<number> => Number(/dtm_lease_expiries_total\{model="saga"\} (\d+)/.exec(await (await fetch(`${dtm.base}/api/metrics`)).text())?.[1] ?? '0');
+  const before = await count();
+  dtm.clock.advance(10_001);
+  const bucket = dtm.app.store.keys.bucketOf(gid);
+  t.strictSame(await dtm.app.store.claimDue(bucket, 10_000, 10), [gid], 'a holder claims it, then dies without a round');
+  dtm.clock.advance(10_001);
+  await dtm.app.poller.tick();
+  t.equal(await count(), before + 1, 'the next claim counted the expired lease');
+  t.equal((await dtm.query(gid)).transaction.status, 'succeed', 'and finished the saga');
+});

@@ -37,6 +37,7 @@ function expected(nt: NewTrans, createdAt: number): Trans {
     finish_time: undefined,
     rollback_time: undefined,
     next_cron_time: nt.next_cron_time,
+    scheduled_time: nt.next_cron_time,
     next_cron_interval: nt.next_cron_interval,
     rollback_reason: '',
     retry_count: 0,

@@ -69,6 +69,7 @@ t.test('decodeTrans reads a stored record', async (t) => {
       finish_time: undefined,
       rollback_time: undefined,
       next_cron_time: 4000,
+      scheduled_time: 9000,
       next_cron_interval: 10,
       rollback_reason: '',
       retry_count: 2,
