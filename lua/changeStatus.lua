@@ -29,12 +29,9 @@ local nextCron = ARGV[7] ~= '' and num(7) or nil
 local interval = ARGV[8] ~= '' and num(8) or nil
 local result = str(9)
 
-local current = rcall('HGET', trans, 's')
-if not current then
-  return { 'NOT_FOUND' }
-end
-if current ~= expected then
-  return { 'STALE', current }
+local refused, current = guardStatus(trans, expected)
+if refused then
+  return refused
 end
 if FINAL[current] then
   error({ err = 'DTM_STATE cannot leave final status ' .. current })
@@ -43,15 +40,7 @@ local statusString = rcall('HGET', trans, 'bs') or ''
 local updates = readBranchUpdates(10, statusString)
 
 local fields = { 's', newStatus, 'ut', now }
-if #updates > 0 then
-  local branchTimes
-  statusString, branchTimes = applyBranchUpdates(statusString, updates, now)
-  fields[#fields + 1] = 'bs'
-  fields[#fields + 1] = statusString
-  for _, v in ipairs(branchTimes) do
-    fields[#fields + 1] = v
-  end
-end
+addBranchUpdates(fields, statusString, updates, now)
 if reason ~= '' then
   fields[#fields + 1] = 'rr'
   fields[#fields + 1] = reason

@@ -19,12 +19,9 @@ local nextCron = ARGV[4] ~= '' and num(4) or nil
 local interval = ARGV[5] ~= '' and num(5) or nil
 local retryCount = ARGV[6] ~= '' and num(6) or nil
 
-local current = rcall('HGET', trans, 's')
-if not current then
-  return { 'NOT_FOUND' }
-end
-if current ~= expected then
-  return { 'STALE', current }
+local refused, current = guardStatus(trans, expected)
+if refused then
+  return refused
 end
 if FINAL[current] then
   -- A finished transaction must never go back on the schedule.
@@ -34,15 +31,7 @@ local statusString = rcall('HGET', trans, 'bs') or ''
 local updates = readBranchUpdates(7, statusString)
 
 local fields = { 'ut', now }
-if #updates > 0 then
-  local branchTimes
-  statusString, branchTimes = applyBranchUpdates(statusString, updates, now)
-  fields[#fields + 1] = 'bs'
-  fields[#fields + 1] = statusString
-  for _, v in ipairs(branchTimes) do
-    fields[#fields + 1] = v
-  end
-end
+addBranchUpdates(fields, statusString, updates, now)
 if nextCron then
   fields[#fields + 1] = 'nct'
   fields[#fields + 1] = nextCron

@@ -54,15 +54,31 @@ local function readBranchUpdates(first, statusString)
   return updates
 end
 
--- Applies updates to the status string and returns it with the HSET arguments for the
--- per-branch change times.
-local function applyBranchUpdates(statusString, updates, now)
-  local fields = {}
+-- Adds the HSET arguments for applied branch updates to `fields`: the new status string and
+-- each changed branch's change time. Nothing is added when there are no updates.
+local function addBranchUpdates(fields, statusString, updates, now)
+  if #updates == 0 then
+    return
+  end
   for _, u in ipairs(updates) do
     local index, code = u[1], u[2]
     statusString = string.sub(statusString, 1, index - 1) .. code .. string.sub(statusString, index + 1)
     fields[#fields + 1] = 't' .. index
     fields[#fields + 1] = now
   end
-  return statusString, fields
+  fields[#fields + 1] = 'bs'
+  fields[#fields + 1] = statusString
+end
+
+-- The compare-and-set guard on a transaction's global status. Returns the reply to give when
+-- the guard fails ({'NOT_FOUND'} or {'STALE', current}), or nil and the current status.
+local function guardStatus(trans, expected)
+  local current = rcall('HGET', trans, 's')
+  if not current then
+    return { 'NOT_FOUND' }
+  end
+  if current ~= expected then
+    return { 'STALE', current }
+  end
+  return nil, current
 end
