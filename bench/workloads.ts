@@ -1,0 +1,127 @@
+/**
+ * The benchmark workloads: what one transaction is, on the wire, for each. Shared by the
+ * orchestrator (run.ts) and the load driver (driver.ts).
+ */
+
+export type WorkloadName = 'submit' | 'saga-empty' | 'saga-e2e' | 'saga-e2e-rollback' | 'msg' | 'flash-fail' | 'flash-ok';
+
+export interface Workload {
+  readonly name: WorkloadName;
+  /** One line for the table and --help. */
+  readonly summary: string;
+  /** Whether the stub business service is called (else it still runs, idle). */
+  readonly usesStub: boolean;
+  /** Fraction of transactions whose TransIn answers 409 (rolled back). */
+  readonly failRate: number;
+  /** Why it cannot run yet, for workloads that wait on another issue. */
+  readonly notImplemented?: string;
+  /** Target on the 2-core box (performance.md §e), for the results table. */
+  readonly target?: string;
+}
+
+export const WORKLOADS: Record<WorkloadName, Workload> = {
+  submit: {
+    name: 'submit',
+    summary: 'saga submit (2 steps → stub), wait_result=false; counted on the 200, processing continues in the background',
+    usesStub: true,
+    failRate: 0,
+    target: '≥ 45K tx/s',
+  },
+  'saga-empty': {
+    name: 'saga-empty',
+    summary: "DTM's benchEmptyUrl: 2 steps with empty URLs, wait_result=true",
+    usesStub: false,
+    failRate: 0,
+    target: '≥ 20K tx/s, p99 < 5 ms',
+  },
+  'saga-e2e': {
+    name: 'saga-e2e',
+    summary: '2 real branch calls (TransOut, TransIn) to the stub, wait_result=true',
+    usesStub: true,
+    failRate: 0,
+    target: '≥ 10K tx/s, p99 < 10 ms',
+  },
+  'saga-e2e-rollback': {
+    name: 'saga-e2e-rollback',
+    summary: 'saga-e2e where 10% of TransIn answer 409 → compensation; those answer 409 to the caller (expected)',
+    usesStub: true,
+    failRate: 0.1,
+  },
+  msg: {
+    name: 'msg',
+    summary: '2-phase msg: prepare (query_prepared on the stub), then submit wait_result=true; 2 actions on the stub',
+    usesStub: true,
+    failRate: 0,
+  },
+  'flash-fail': {
+    name: 'flash-fail',
+    summary: 'flash sale, stock exhausted: prepare → Redis barrier → abort',
+    usesStub: false,
+    failRate: 0,
+    notImplemented: 'not implemented yet: needs the Redis barrier from issue 4 (the flash-sale SDK)',
+    target: '≥ 25K req/s',
+  },
+  'flash-ok': {
+    name: 'flash-ok',
+    summary: 'flash sale, plenty of stock: prepare → Redis barrier → submit → action; checks stock + orders are conserved',
+    usesStub: true,
+    failRate: 0,
+    notImplemented: 'not implemented yet: needs the Redis barrier from issue 4 (the flash-sale SDK)',
+    target: '≥ 10K orders/s',
+  },
+};
+
+export const WORKLOAD_NAMES = Object.keys(WORKLOADS) as WorkloadName[];
+
+export function isWorkloadName(s: string): s is WorkloadName {
+  return Object.hasOwn(WORKLOADS, s);
+}
+
+/** The gid suffix that tells the stub to answer TransIn with 409 (the driver picks which gids). */
+export const FAIL_MARK = '-F';
+
+/** Path prefix of the stub's branch endpoints. */
+export const STUB_PREFIX = '/api/busi';
+
+/** One HTTP request of a transaction. */
+export interface TxRequest {
+  readonly path: string;
+  readonly body: string;
+}
+
+/** The requests of one transaction for `gid`, in order. */
+export type TxPlan = (gid: string) => readonly TxRequest[];
+
+/** Builds the request plan of a workload. `stub` is the stub's base URL (http://127.0.0.1:port). */
+export function planFor(name: WorkloadName, stub: string): TxPlan {
+  const busi = `${stub}${STUB_PREFIX}`;
+  const payloads = '"payloads":["{\\"amount\\":30}","{\\"amount\\":30}"]';
+  const realSteps = `"steps":[{"action":"${busi}/TransOut","compensate":"${busi}/TransOutRevert"},{"action":"${busi}/TransIn","compensate":"${busi}/TransInRevert"}]`;
+  const emptySteps = '"steps":[{"action":"","compensate":""},{"action":"","compensate":""}]';
+  const saga = (steps: string, wait: boolean): TxPlan => {
+    const tail = `","trans_type":"saga","wait_result":${wait},${steps},${payloads}}`;
+    return (gid) => [{ path: '/api/dtmsvr/submit', body: `{"gid":"${gid}${tail}` }];
+  };
+  switch (name) {
+    case 'submit':
+      return saga(realSteps, false);
+    case 'saga-empty':
+      // DTM's benchEmptyUrl adds each step with an empty body ({}), as here.
+      return ((tail: string) => (gid: string) => [{ path: '/api/dtmsvr/submit', body: `{"gid":"${gid}${tail}` }])(
+        `","trans_type":"saga","wait_result":true,${emptySteps},"payloads":["{}","{}"]}`,
+      );
+    case 'saga-e2e':
+    case 'saga-e2e-rollback':
+      return saga(realSteps, true);
+    case 'msg': {
+      const common = `","trans_type":"msg","query_prepared":"${busi}/QueryPrepared","steps":[{"action":"${busi}/TransOut"},{"action":"${busi}/TransIn"}],${payloads}`;
+      return (gid) => [
+        { path: '/api/dtmsvr/prepare', body: `{"gid":"${gid}${common}}` },
+        { path: '/api/dtmsvr/submit', body: `{"gid":"${gid}${common},"wait_result":true}` },
+      ];
+    }
+    case 'flash-fail':
+    case 'flash-ok':
+      throw new Error(WORKLOADS[name].notImplemented);
+  }
+}

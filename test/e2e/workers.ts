@@ -1,0 +1,122 @@
+/**
+ * `--workers 2`: two coordinator processes (the primary and one forked worker) share one HTTP
+ * port through SO_REUSEPORT, both serve, a crashed worker is replaced, and SIGTERM to the primary
+ * stops them all.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { freePort, isListening } from '../../src/store/embedded-redis.js';
+import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
+
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+
+let redis: TestRedis;
+t.before(async () => {
+  redis = await startTestRedis();
+});
+t.teardown(async () => {
+  await redis.stop();
+});
+
+/** Pids of the processes whose parent is `ppid` (from /proc; Linux only). */
+function childrenOf(ppid: number): number[] {
+  try {
+    return readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+t.test('--workers 2: both processes listen on one port, requests succeed, a dead worker is replaced, SIGTERM stops all', async (t) => {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN, '--workers', '2'], {
+    env: { ...process.env, REDIS_URL: redis.url, STORE_REDIS_PREFIX: `wk${process.pid}`, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const pid of childrenOf(child.pid!)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+
+  /** Distinct pids that logged "HTTP server listening" on our port. */
+  const listening = (): Set<number> => {
+    const pids = new Set<number>();
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const rec = JSON.parse(line) as { msg?: string; pid?: number; port?: number };
+        if (rec.msg === 'HTTP server listening' && rec.port === port && typeof rec.pid === 'number') pids.add(rec.pid);
+      } catch {
+        // not a log line
+      }
+    }
+    return pids;
+  };
+
+  await waitUntil(() => listening().size === 2 || child.exitCode !== null, 15_000, `two processes listening on ${port}:\n${out}`);
+  t.equal(child.exitCode, null, 'the primary is running');
+  const pids = listening();
+  t.equal(pids.size, 2, 'two processes listen on the same port');
+  t.ok(pids.has(child.pid!), 'the primary is one of them');
+  const workers = childrenOf(child.pid!);
+  t.equal(workers.length, 1, 'the primary forked one worker');
+  t.ok(pids.has(workers[0]!), 'the forked worker is the other listener');
+  t.ok(await isListening('127.0.0.1', port), 'the port accepts connections');
+
+  // New connections each time, so the kernel spreads them over both listeners.
+  const submit = async (gid: string): Promise<number> => {
+    const body = JSON.stringify({
+      gid,
+      trans_type: 'saga',
+      wait_result: true,
+      steps: [{ action: '', compensate: '' }, { action: '', compensate: '' }],
+      payloads: ['{}', '{}'],
+    });
+    const res = await fetch(`http://127.0.0.1:${port}/api/dtmsvr/submit`, { method: 'POST', body, headers: { connection: 'close' } });
+    await res.text();
+    return res.status;
+  };
+  const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => submit(`wk-${process.pid}-${i}`)));
+  t.same([...new Set(statuses)], [200], 'every submit succeeded');
+  const q = (await (await fetch(`http://127.0.0.1:${port}/api/dtmsvr/query?gid=wk-${process.pid}-7`, { headers: { connection: 'close' } })).json()) as {
+    transaction: { status: string } | null;
+  };
+  t.equal(q.transaction?.status, 'succeed', 'a transaction is stored as succeed');
+
+  // A crashed worker is replaced, and the service keeps answering meanwhile.
+  const first = workers[0]!;
+  process.kill(first, 'SIGKILL');
+  await waitUntil(() => childrenOf(child.pid!).some((p) => p !== first), 10_000, `a replacement worker:\n${out}`);
+  const replacement = childrenOf(child.pid!).find((p) => p !== first)!;
+  await waitUntil(() => listening().has(replacement), 10_000, `the replacement listening:\n${out}`);
+  t.equal(await submit(`wk-${process.pid}-after`), 200, 'submits succeed after the replacement');
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'the primary exits 0 on SIGTERM');
+  await waitUntil(() => !alive(replacement), 5000, 'the worker to exit');
+  t.notOk(alive(replacement), 'the worker exited with the primary');
+  t.notOk(await isListening('127.0.0.1', port), 'nothing listens on the port any more');
+});
