@@ -57,6 +57,10 @@ export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): 
     if (policy[1] !== 'noeviction') {
       log.warn({ policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
     }
+    const listpack = (await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'hash-max-listpack-value') : client.config('GET', 'hash-max-listpack-value'))) as string[];
+    if (Number(listpack[1]) < 256) {
+      log.warn({ value: listpack[1] }, 'Redis hash-max-listpack-value is below 256: transactions with real branch URLs will take 2-3x the memory (see redis.conf)');
+    }
   } catch {
     // CONFIG may be disabled on managed Redis; the warning is best effort.
   }
