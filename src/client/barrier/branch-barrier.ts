@@ -1,0 +1,42 @@
+/**
+ * The identity of one branch call as a sub-transaction barrier sees it (dtm-protocol.md §7):
+ * DTM's query parameters `trans_type`, `gid`, `branch_id`, `op`, plus a per-request counter that
+ * numbers the barriers one handler uses (`01`, `02`, …). The store-specific barriers (MySQL,
+ * PostgreSQL, Redis) take one of these.
+ */
+
+export interface BarrierIdentity {
+  readonly transType: string;
+  readonly gid: string;
+  readonly branchId: string;
+  readonly op: string;
+}
+
+export interface BranchBarrier extends BarrierIdentity {
+  /** The next barrier id of this request: `01`, then `02`, … */
+  nextBarrierId(): string;
+}
+
+/** The forward op a compensating op undoes: its insert makes null compensation and hanging detectable. */
+export const ORIGIN_OP: Readonly<Record<string, string>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
+
+/** A barrier for one incoming branch call. All four identity fields are required. */
+export function createBranchBarrier(id: BarrierIdentity): BranchBarrier {
+  for (const [k, v] of Object.entries(id)) {
+    if (typeof v !== 'string' || v === '') throw new Error(`[DTM_BARRIER] missing ${k} for the branch barrier`);
+  }
+  let counter = 0;
+  return {
+    ...id,
+    nextBarrierId() {
+      counter += 1;
+      return String(counter).padStart(2, '0');
+    },
+  };
+}
+
+/** Builds the barrier from a callback's query (`trans_type`, `gid`, `branch_id`, `op`). */
+export function barrierFromQuery(query: URLSearchParams | Readonly<Record<string, string | undefined>>): BranchBarrier {
+  const get = (k: string): string => (query instanceof URLSearchParams ? query.get(k) : query[k]) ?? '';
+  return createBranchBarrier({ transType: get('trans_type'), gid: get('gid'), branchId: get('branch_id'), op: get('op') });
+}
