@@ -25,12 +25,14 @@ import { childrenOf, cpuUs, cpuUsOf, machineCpu } from './lib/proc.js';
 import { commandDelta, dbKeys, num, parseInfo, redisCpuUs, type RedisSnapshot } from './lib/redis-info.js';
 import { markdownTable, type BenchEnv, type BenchResult } from './lib/report.js';
 import { round } from './lib/stats.js';
-import { isWorkloadName, WORKLOAD_NAMES, WORKLOADS, type WorkloadName } from './workloads.js';
+import { flashKeys } from './flash-service.js';
+import { FLASH_TAG, isFlash, isWorkloadName, WORKLOAD_NAMES, WORKLOADS, type WorkloadName } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/main.js');
 const DRIVER = fileURLToPath(new URL('./driver.js', import.meta.url));
 const STUB = fileURLToPath(new URL('./stub.js', import.meta.url));
+const FLASH = fileURLToPath(new URL('./flash-service.js', import.meta.url));
 const RESULTS = join(ROOT, 'bench/results');
 
 /** The coordinator runs with its defaults: prefix 'dtm', 64 buckets → keys `{dtm:<b>}:due` etc. */
@@ -160,7 +162,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Every command our Lua scripts call (lower-case), to tell script-inner commands from client ones. */
 function luaCommands(): Set<string> {
   const out = new Set<string>();
-  const dirs = [join(ROOT, 'lua'), join(ROOT, 'lua/lib')];
+  const dirs = [join(ROOT, 'lua'), join(ROOT, 'lua/lib'), join(ROOT, 'lua/client')];
   for (const d of dirs) {
     if (!existsSync(d)) continue;
     for (const f of readdirSync(d)) {
@@ -351,9 +353,15 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     await admin.config('RESETSTAT');
 
     // The stub business service.
-    stub = fork(STUB, ['0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    const stubPort = (await waitMessage<{ port: number }>(stub, 'ready', 10_000, 'the stub')).port;
-    const stubUrl = `http://127.0.0.1:${stubPort}`;
+    // The stub business service (the flash workloads start the flash service in its place, once
+    // the coordinator is up: it needs the coordinator's URL).
+    const flash = isFlash(name);
+    let stubUrl = '';
+    if (!flash) {
+      stub = fork(STUB, ['0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+      const stubPort = (await waitMessage<{ port: number }>(stub, 'ready', 10_000, 'the stub')).port;
+      stubUrl = `http://127.0.0.1:${stubPort}`;
+    }
 
     // The coordinator.
     const port = await freePort();
@@ -362,7 +370,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       const profDir = join(RESULTS, 'prof', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
       mkdirSync(profDir, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
-      say(`${tag} CPU profiles of the coordinator process(es) go to ${profDir}`);
+      say(`${tag} CPU profiles of the coordinator process(es)${isFlash(name) ? ' and the flash service' : ''} go to ${profDir}`);
     }
     coord = spawn(process.execPath, [...nodeArgs, MAIN, '--workers', String(opts.workers)], {
       env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
@@ -392,17 +400,34 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     if (opts.workers > 1) await sleep(500); // the last worker to fork is still binding its port
     const coordPids = [coord.pid!, ...childrenOf(coord.pid!)];
 
+    // The flash sale's business service, with its stock set, in the stub's place.
+    const stockInitial = workload.stock ?? 0;
+    if (flash) {
+      stub = fork(FLASH, [], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // --cpu-prof profiles the flash service too (into the same directory).
+        execArgv: nodeArgs,
+        env: { ...process.env, PORT: '0', REDIS_URL: redis.url, DTM: `${coordinatorUrl}/api/dtmsvr`, STOCK: String(stockInitial) },
+      });
+      const flashPort = (await waitMessage<{ port: number }>(stub, 'ready', 10_000, 'the flash service')).port;
+      stubUrl = `http://127.0.0.1:${flashPort}`;
+      say(`${tag} flash service on ${stubUrl}, stock ${stockInitial}`);
+    }
+    if (stub === undefined) throw new Error('no business service started');
+    const busi: ChildProcess = stub;
+
     // The load driver.
     driver = fork(DRIVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
     await waitMessage(driver, 'ready', 10_000, 'the driver');
     const keys = createKeys(PREFIX, BUCKETS);
     const before = await info(admin);
-    const runId = `bench-${name}-${Date.now().toString(36)}`;
+    // Flash gids carry the hash tag of the stock key, as DTM's `{a}-<uuid>` (cluster-safe barrier keys).
+    const runId = `${flash ? `${FLASH_TAG}-` : ''}bench-${name}-${Date.now().toString(36)}`;
     const cfg: DriverConfig = { workload: name, coordinatorUrl, stubUrl, concurrency: opts.concurrency, runId, sampleSize: opts.sampleSize };
 
     // Progress: one line a second from the driver's ticks, with the CPU share of each process.
     let phase = 'warm-up';
-    const pids = { coordinator: coordPids, redis: [redis.process.pid!], stub: [stub.pid!], driver: [driver.pid!] };
+    const pids = { coordinator: coordPids, redis: [redis.process.pid!], stub: [busi.pid!], driver: [driver.pid!] };
     // Per process CPU µs, and machine-wide jiffies (idle and steal, to see whether the box is saturated).
     const cpuNow = (): Record<string, number> => {
       const m = machineCpu();
@@ -451,10 +476,11 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     if (backlog > 0) say(`${tag} drained ${backlog} scheduled transactions in ${drainS.toFixed(1)} s (${left} left)`);
     const after = await info(admin);
 
-    stub.send({ type: 'stats' });
-    const stubStats = await waitMessage<StubStats>(stub, 'stats', 5000, 'the stub');
+    busi.send({ type: 'stats' });
+    const stubStats = await waitMessage<StubStats>(busi, 'stats', 5000, 'the stub');
     say(`${tag} checking the end state…`);
     const end = await checkEndState(admin, keys, coordinatorUrl, result);
+    const flashEnd = flash ? await checkFlashEnd(admin, stockInitial, result) : undefined;
 
     // Per-transaction figures over the measured window.
     const tx = result.window.done;
@@ -500,7 +526,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       driver_cpu_us_per_tx: round(per(cpuDelta('driver')), 1),
       redis_bytes_per_finished_tx: round(finished > 0 ? (num(after, 'used_memory') - num(before, 'used_memory')) / finished : NaN, 0),
       redis_keys_per_finished_tx: round(finished > 0 ? (dbKeys(after) - dbKeys(before)) / finished : NaN, 3),
-      end_state_ok: end.ok,
+      end_state_ok: end.ok && (flashEnd?.ok ?? true),
       end_state: end,
       redis_ceiling_rps_p1: ceiling ? round(ceiling.evalshaP1, 0) : null,
       redis_ceiling_rps_p16: ceiling ? round(ceiling.evalshaP16, 0) : null,
@@ -522,6 +548,13 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       aof_forks: num(after, 'total_forks') - num(before, 'total_forks'),
       env,
     };
+    if (flashEnd !== undefined) {
+      const { ok: _ok, ...fields } = flashEnd;
+      Object.assign(out, fields, { orders_per_s: round(result.window.succeed / result.windowS, 0) });
+      out['note'] =
+        'tx_per_s counts buy requests answered (200 bought, 409 sold out); each is a 2-phase msg: prepare, the Redis barrier deduction, then submit (its order step runs on the flash service) or abort. ' +
+        'The Redis figures include the business scripts (barrier, order) on the same Redis.';
+    }
     if (name === 'submit') {
       out['note'] =
         'tx_per_s counts acknowledged submits (durable in Redis); each saga then runs in the background in the same coordinator, ' +
@@ -551,6 +584,33 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+interface FlashEnd {
+  ok: boolean;
+  stock_initial: number;
+  stock_left: number;
+  orders: number;
+  order_set: number;
+  oversold: number;
+  conservation_ok: boolean;
+}
+
+/**
+ * The flash sale's own end state (after the drain): stock never below zero (nothing oversold),
+ * stock + orders = the initial stock (conservation), the order counter equals the order set,
+ * and the orders equal the buyers answered 200 (exactly, when the driver saw no error; a lost
+ * answer may still have bought).
+ */
+async function checkFlashEnd(admin: Redis, stockInitial: number, result: DriverResult): Promise<FlashEnd> {
+  const k = flashKeys(FLASH_TAG);
+  const [stockLeft, orders, orderSet] = await Promise.all([admin.get(k.stock), admin.get(k.orders), admin.scard(k.orderSet)]);
+  const left = Number(stockLeft);
+  const n = Number(orders);
+  const oversold = Math.max(0, n - stockInitial, -left);
+  const bought = result.total.succeed;
+  const conservation = left >= 0 && left + n === stockInitial && n === orderSet && (result.total.errors === 0 ? n === bought : n >= bought);
+  return { ok: conservation && oversold === 0, stock_initial: stockInitial, stock_left: left, orders: n, order_set: orderSet, oversold, conservation_ok: conservation };
 }
 
 /** Replaces the block between the results markers in bench/README.md with `table`. */

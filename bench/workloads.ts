@@ -13,6 +13,16 @@ export interface Workload {
   readonly usesStub: boolean;
   /** Fraction of transactions whose TransIn answers 409 (rolled back). */
   readonly failRate: number;
+  /**
+   * Where the driver sends its requests: the coordinator, or the business service (the flash
+   * workloads buy from bench/flash-service.ts, which talks to the coordinator).
+   * @default 'coordinator'
+   */
+  readonly sendTo?: 'coordinator' | 'business';
+  /** A 409 answer is an expected outcome (sold out), counted as a done, failed transaction. */
+  readonly conflictIsOutcome?: boolean;
+  /** Stock at the start of a flash workload. */
+  readonly stock?: number;
   /** Why it cannot run yet, for workloads that wait on another issue. */
   readonly notImplemented?: string;
   /** Target on the 2-core box (performance.md §e), for the results table. */
@@ -55,19 +65,25 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
   },
   'flash-fail': {
     name: 'flash-fail',
-    summary: 'flash sale, stock exhausted: prepare → Redis barrier → abort',
+    summary: 'flash sale, stock exhausted: GET /flash on the flash service → prepare → Redis barrier (FAILURE) → abort; 409 sold out',
     usesStub: false,
     failRate: 0,
-    notImplemented: 'not implemented yet: needs the Redis barrier from issue 4 (the flash-sale SDK)',
     target: '≥ 25K req/s',
+    // The business service is bench/flash-service.ts (in the stub's place); it calls no branch here.
+    sendTo: 'business',
+    conflictIsOutcome: true,
+    stock: 0,
   },
   'flash-ok': {
     name: 'flash-ok',
-    summary: 'flash sale, plenty of stock: prepare → Redis barrier → submit → action; checks stock + orders are conserved',
+    summary: 'flash sale, plenty of stock: GET /flash → prepare → Redis barrier (deduct) → submit → order step; checks stock + orders are conserved',
+    // The business service is bench/flash-service.ts (in the stub's place), which the order step calls back.
     usesStub: true,
     failRate: 0,
-    notImplemented: 'not implemented yet: needs the Redis barrier from issue 4 (the flash-sale SDK)',
     target: '≥ 10K orders/s',
+    sendTo: 'business',
+    conflictIsOutcome: true,
+    stock: 100_000_000,
   },
 };
 
@@ -87,6 +103,16 @@ export const STUB_PREFIX = '/api/busi';
 export interface TxRequest {
   readonly path: string;
   readonly body: string;
+  /** @default 'POST' (a GET sends no body) */
+  readonly method?: 'GET' | 'POST';
+}
+
+/** The flash workloads' business service: the buy endpoint, and the hash tag of every gid. */
+export const FLASH_BUY_PATH = '/flash';
+export const FLASH_TAG = '{a}';
+
+export function isFlash(name: WorkloadName): name is 'flash-fail' | 'flash-ok' {
+  return name === 'flash-fail' || name === 'flash-ok';
 }
 
 /** The requests of one transaction for `gid`, in order. */
@@ -122,6 +148,7 @@ export function planFor(name: WorkloadName, stub: string): TxPlan {
     }
     case 'flash-fail':
     case 'flash-ok':
-      throw new Error(WORKLOADS[name].notImplemented);
+      // The driver's gids start with the run id, which starts with the {a} hash tag (run.ts).
+      return (gid) => [{ path: `${FLASH_BUY_PATH}?gid=${encodeURIComponent(gid)}`, body: '', method: 'GET' }];
   }
 }

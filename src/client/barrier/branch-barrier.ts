@@ -40,3 +40,24 @@ export function barrierFromQuery(query: URLSearchParams | Readonly<Record<string
   const get = (k: string): string => (query instanceof URLSearchParams ? query.get(k) : query[k]) ?? '';
   return createBranchBarrier({ transType: get('trans_type'), gid: get('gid'), branchId: get('branch_id'), op: get('op') });
 }
+
+/** The branch id of the msg barrier that DoAndSubmit and `query_prepared` share (§4.7). */
+export const MSG_BRANCH_ID = '00';
+/** The op of the msg barrier. */
+export const MSG_OP = 'msg';
+/** The barrier id of the msg barrier, and of the XA action barrier (§7.1): the first of a request. */
+export const FIRST_BARRIER_ID = '01';
+
+/**
+ * What a barrier did with one call:
+ * - `ran`: the business ran (and its effects were committed with the barrier row or key);
+ * - `null-compensation`: a compensation arrived before its forward op; the business was skipped;
+ * - `duplicate`: a repeat of a call already done, or a forward op arriving after its
+ *   compensation (hanging); the business was skipped.
+ */
+export type BarrierOutcome = 'ran' | 'null-compensation' | 'duplicate';
+
+/** The barrier of a msg's DoAndSubmit for `gid` (trans_type msg, branch `00`, op msg). */
+export function msgBarrier(gid: string): BranchBarrier {
+  return createBranchBarrier({ transType: 'msg', gid, branchId: MSG_BRANCH_ID, op: MSG_OP });
+}

@@ -1,0 +1,364 @@
+/**
+ * The flash-sale business service: DTM's `benchFlashSales` (performance.md §b, DTM's
+ * docs app/flash), built on the SDK's Redis barrier. Runnable on its own and used by
+ * `npm run bench -- flash-fail|flash-ok` and test/e2e/flash.ts.
+ *
+ * `GET /flash/buy[?gid=]` — one buyer: a 2-phase message with one step (create the order),
+ * done the DoAndSubmit way directly over HTTP to the coordinator:
+ *   1. POST prepare {gid, trans_type: msg, steps: [order], query_prepared};
+ *   2. inside the msg barrier (trans_type msg, branch `00`, op `msg`): redisCheckAdjustAmount(stock, -1);
+ *   3. the deduction failed (sold out: FailureError) → POST abort, answer 409 FAILURE;
+ *      another error → ask query_prepared's logic directly (redisQueryPrepared): FAILURE → abort,
+ *      else submit; if even that fails, leave the msg prepared: the coordinator's check-back
+ *      decides;
+ *   4. else POST submit, answer 200 {"dtm_result":"SUCCESS","gid":…}.
+ * The gid is `{a}-<random>` (the hash tag of the stock key, so that every key of the deduction
+ * and of the order is in one Redis Cluster slot), or the `gid` query parameter, which must start
+ * with that tag.
+ *
+ * `POST /flash/order` — the msg's step, called by the coordinator (op `action`, branch `01`):
+ * behind a barrier, INCR the orders counter (redisCheckAdjustAmount(orders, +1)), then SADD the
+ * gid to the order set. A retried call finds its barrier key and counts nothing twice; the SADD
+ * is idempotent by nature and is redone, so a crash between the two heals on the retry.
+ *
+ * `GET /flash/queryPrepared` — the check-back: redisQueryPrepared (200, or 409 when the
+ * deduction did not happen, which it then never will).
+ *
+ * `POST /flash/reset?stock=N` sets the stock and empties the orders; `GET /flash/stats`
+ * answers {stock, orders, order_set, …}.
+ *
+ * Keys (default tag `{a}`, as in DTM's recipe): stock `{a}--stock-1`, orders counter
+ * `{a}--orders-1`, order set `{a}--order-gids-1`, and the barrier keys `<gid>-<branch>-<op>-01`.
+ *
+ * Run: `node dist/bench/flash-service.js` with PORT (8083), REDIS_URL (redis://127.0.0.1:6379),
+ * DTM (http://127.0.0.1:36789/api/dtmsvr), STOCK (optional: reset to it at start), PUBLIC_URL
+ * (how the coordinator reaches this service; default http://127.0.0.1:PORT). Under run.ts (an IPC
+ * channel) it sends {type:'ready', port} and answers {type:'stats'}.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Pool } from 'undici';
+import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import { barrierFromQuery, msgBarrier } from '../src/client/barrier/branch-barrier.js';
+import { isBarrierFailure } from '../src/client/barrier/errors.js';
+import { defineBarrierScripts, redisCheckAdjustAmount, redisQueryPrepared } from '../src/client/barrier/redis.js';
+
+type UwsModule = typeof import('uWebSockets.js');
+const require = createRequire(import.meta.url);
+
+function loadUws(): UwsModule {
+  try {
+    return require(`uWebSockets.js/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`) as UwsModule;
+  } catch {
+    return require('uWebSockets.js') as UwsModule;
+  }
+}
+
+export interface FlashServiceOptions {
+  /** The business Redis: a client (not closed by the service) or a URL. */
+  readonly redis: Redis | string;
+  /** The coordinator's API base, e.g. http://127.0.0.1:36789/api/dtmsvr. */
+  readonly dtm: string;
+  /** @default 0 (any free port) */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** How the coordinator reaches this service. @default http://<host>:<port> */
+  readonly publicUrl?: string;
+  /** The hash tag of every key and gid. @default '{a}' */
+  readonly tag?: string;
+  /** TTL of the barrier keys, s. @default 86400 (DTM's bench) */
+  readonly expireSeconds?: number;
+  /** Keep-alive connections to the coordinator. @default 64 */
+  readonly connections?: number;
+}
+
+export interface FlashKeys {
+  readonly stock: string;
+  readonly orders: string;
+  readonly orderSet: string;
+}
+
+export interface FlashStats {
+  /** Buy answers: 200 (stock taken, msg submitted), 409 (sold out, msg aborted), 5xx. */
+  bought: number;
+  soldOut: number;
+  errors: number;
+  /** Order steps that created an order, and those a barrier skipped (retries). */
+  ordersCreated: number;
+  orderRepeats: number;
+  checkBacks: number;
+}
+
+export interface FlashService {
+  /** http://host:port */
+  readonly url: string;
+  readonly port: number;
+  readonly keys: FlashKeys;
+  readonly stats: FlashStats;
+  /** Sets the stock and empties the orders. */
+  reset(stock: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The keys of a flash sale under a hash tag. */
+export function flashKeys(tag = '{a}'): FlashKeys {
+  return { stock: `${tag}--stock-1`, orders: `${tag}--orders-1`, orderSet: `${tag}--order-gids-1` };
+}
+
+const SUCCESS = '{"dtm_result":"SUCCESS"}';
+const FAILURE = '{"dtm_result":"FAILURE"}';
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const GID = /^[\x21-\x7e]{1,128}$/;
+
+/** Starts the service; resolves once it listens. */
+export async function startFlashService(opts: FlashServiceOptions): Promise<FlashService> {
+  const uws = loadUws();
+  const tag = opts.tag ?? '{a}';
+  const keys = flashKeys(tag);
+  const expire = opts.expireSeconds ?? 86400;
+  const ownRedis = typeof opts.redis === 'string';
+  const redis = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: 2 }) : opts.redis;
+  defineBarrierScripts(redis);
+  await redis.set(keys.orders, '0', 'NX');
+
+  const dtmUrl = new URL(opts.dtm.replace(/\/+$/, ''));
+  const dtmPath = dtmUrl.pathname;
+  const dtm = new Pool(dtmUrl.origin, { connections: opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+  const stats: FlashStats = { bought: 0, soldOut: 0, errors: 0, ordersCreated: 0, orderRepeats: 0, checkBacks: 0 };
+  let publicUrl = '';
+  // The constant tail of the msg body, set once the port is known.
+  let msgTail = '';
+
+  async function callDtm(op: 'prepare' | 'submit' | 'abort', body: string): Promise<void> {
+    const res = await dtm.request({ path: `${dtmPath}/${op}`, method: 'POST', headers: JSON_HEADERS, body });
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      throw new Error(`${op}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
+    }
+    await res.body.dump();
+  }
+
+  /** One buyer, DoAndSubmit-style. Resolves true when stock was taken (msg submitted). */
+  async function buy(gid: string): Promise<boolean> {
+    const body = `{"gid":${JSON.stringify(gid)}${msgTail}`;
+    await callDtm('prepare', body);
+    let busiErr: unknown;
+    try {
+      await redisCheckAdjustAmount(redis, msgBarrier(gid), keys.stock, -1, expire);
+    } catch (err) {
+      busiErr = err;
+    }
+    let failed = busiErr !== undefined && isBarrierFailure(busiErr);
+    if (busiErr !== undefined && !failed) {
+      // DTM's DoAndSubmit asks query_prepared here; its logic is ours, so run it directly.
+      try {
+        await redisQueryPrepared(redis, msgBarrier(gid), expire);
+      } catch (err) {
+        if (!isBarrierFailure(err)) throw busiErr;
+        failed = true;
+      }
+    }
+    if (failed) {
+      await callDtm('abort', `{"gid":${JSON.stringify(gid)},"trans_type":"msg"}`);
+      return false;
+    }
+    await callDtm('submit', body);
+    return true;
+  }
+
+  /** The msg step: count the order once, and record its gid. */
+  async function order(q: URLSearchParams): Promise<void> {
+    const barrier = barrierFromQuery(q);
+    const outcome = await redisCheckAdjustAmount(redis, barrier, keys.orders, 1, expire);
+    await redis.sadd(keys.orderSet, barrier.gid);
+    if (outcome === 'ran') stats.ordersCreated++;
+    else stats.orderRepeats++;
+  }
+
+  function send(res: HttpResponse, state: { aborted: boolean }, status: string, body: string): void {
+    if (state.aborted) return;
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('content-type', 'application/json').end(body);
+    });
+  }
+
+  function fail(res: HttpResponse, state: { aborted: boolean }, err: unknown): void {
+    if (isBarrierFailure(err)) send(res, state, '409 Conflict', JSON.stringify({ dtm_result: 'FAILURE', message: (err as Error).message }));
+    else send(res, state, '500 Internal Server Error', JSON.stringify({ message: err instanceof Error ? err.message : String(err) }));
+  }
+
+  /** Runs `work` for a request whose body is drained first (uWS needs onData or onAborted). */
+  function withBody(res: HttpResponse, work: (state: { aborted: boolean }) => void): void {
+    const state = { aborted: false };
+    res.onAborted(() => {
+      state.aborted = true;
+    });
+    res.onData((_chunk, isLast) => {
+      if (isLast) work(state);
+    });
+  }
+
+  const queryOf = (req: HttpRequest): URLSearchParams => new URLSearchParams(req.getQuery() ?? '');
+
+  const app = uws
+    .App()
+    .get('/flash', (res, req) => {
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      const asked = req.getQuery('gid');
+      let gid: string;
+      if (asked === undefined || asked === '') gid = `${tag}-${randomBytes(16).toString('base64url')}`;
+      else if (!GID.test(asked) || !asked.startsWith(tag)) {
+        send(res, state, '400 Bad Request', JSON.stringify({ message: `gid must be 1-128 printable characters starting with ${tag}` }));
+        return;
+      } else gid = asked;
+      buy(gid).then(
+        (took) => {
+          if (took) stats.bought++;
+          else stats.soldOut++;
+          send(res, state, took ? '200 OK' : '409 Conflict', took ? `{"dtm_result":"SUCCESS","gid":${JSON.stringify(gid)}}` : `{"dtm_result":"FAILURE","message":"sold out","gid":${JSON.stringify(gid)}}`);
+        },
+        (err: unknown) => {
+          stats.errors++;
+          fail(res, state, err);
+        },
+      );
+    })
+    .post('/flash/order', (res, req) => {
+      const q = queryOf(req);
+      withBody(res, (state) => {
+        order(q).then(
+          () => send(res, state, '200 OK', SUCCESS),
+          (err: unknown) => fail(res, state, err),
+        );
+      });
+    })
+    .get('/flash/queryPrepared', (res, req) => {
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      stats.checkBacks++;
+      let barrier;
+      try {
+        barrier = barrierFromQuery(queryOf(req));
+      } catch (err) {
+        send(res, state, '400 Bad Request', JSON.stringify({ message: (err as Error).message }));
+        return;
+      }
+      redisQueryPrepared(redis, barrier, expire).then(
+        () => send(res, state, '200 OK', SUCCESS),
+        (err: unknown) => fail(res, state, err),
+      );
+    })
+    .post('/flash/reset', (res, req) => {
+      const stock = Number(req.getQuery('stock') ?? '0');
+      withBody(res, (state) => {
+        if (!Number.isSafeInteger(stock) || stock < 0) {
+          send(res, state, '400 Bad Request', FAILURE);
+          return;
+        }
+        service.reset(stock).then(
+          () => send(res, state, '200 OK', SUCCESS),
+          (err: unknown) => fail(res, state, err),
+        );
+      });
+    })
+    .get('/flash/stats', (res) => {
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      void redis
+        .multi()
+        .get(keys.stock)
+        .get(keys.orders)
+        .scard(keys.orderSet)
+        .exec()
+        .then(
+          (r) => {
+            const v = (i: number): number => Number(r?.[i]?.[1] ?? NaN);
+            send(res, state, '200 OK', JSON.stringify({ stock: v(0), orders: v(1), order_set: v(2), ...stats }));
+          },
+          (err: unknown) => fail(res, state, err),
+        );
+    })
+    .any('/*', (res) => {
+      res.writeStatus('404 Not Found').end('not found');
+    });
+
+  let listenSocket: us_listen_socket | undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    app.listen(opts.host ?? '127.0.0.1', opts.port ?? 0, (token: us_listen_socket | false) => {
+      if (!token) reject(new Error(`flash service: cannot listen on ${opts.port ?? 0}`));
+      else {
+        listenSocket = token;
+        resolve(uws.us_socket_local_port(token));
+      }
+    });
+  });
+  publicUrl = opts.publicUrl ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  msgTail =
+    `,"trans_type":"msg","steps":[{"action":${JSON.stringify(`${publicUrl}/flash/order`)}}],"payloads":["{}"],` +
+    `"query_prepared":${JSON.stringify(`${publicUrl}/flash/queryPrepared`)}}`;
+
+  const service: FlashService = {
+    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    port,
+    keys,
+    stats,
+    async reset(stock) {
+      await redis.multi().set(keys.stock, String(stock)).set(keys.orders, '0').del(keys.orderSet).exec();
+    },
+    async close() {
+      if (listenSocket !== undefined) uws.us_listen_socket_close(listenSocket);
+      await dtm.close();
+      if (ownRedis) redis.disconnect();
+    },
+  };
+  return service;
+}
+
+/** Run as a program (node dist/bench/flash-service.js). */
+async function main(): Promise<void> {
+  const env = process.env;
+  const port = Number(env['PORT'] ?? (process.send ? '0' : '8083'));
+  const svc = await startFlashService({
+    redis: env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    dtm: env['DTM'] ?? 'http://127.0.0.1:36789/api/dtmsvr',
+    port,
+    ...(env['PUBLIC_URL'] !== undefined ? { publicUrl: env['PUBLIC_URL'] } : {}),
+    ...(env['CONNECTIONS'] !== undefined ? { connections: Number(env['CONNECTIONS']) } : {}),
+  });
+  if (env['STOCK'] !== undefined) await svc.reset(Number(env['STOCK']));
+  if (process.send) {
+    process.send({ type: 'ready', port: svc.port });
+    process.on('message', (m: unknown) => {
+      // As the stub answers: branch calls by name (run.ts's branch_calls_per_tx), plus the service's counters.
+      if ((m as { type?: string }).type === 'stats') {
+        const s = svc.stats;
+        process.send?.({ type: 'stats', calls: { order: s.ordersCreated + s.orderRepeats, queryPrepared: s.checkBacks }, flash: { ...s } });
+      }
+    });
+    process.on('disconnect', () => process.exit(0));
+  } else {
+    process.stdout.write(`flash service on ${svc.url} (GET /flash/buy), coordinator ${env['DTM'] ?? 'http://127.0.0.1:36789/api/dtmsvr'}\n`);
+  }
+  const stop = (): void => {
+    void svc.close().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`flash service failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
