@@ -1,9 +1,7 @@
 /** Global transaction ids: generation (DTM's shortuuid format) and validation. */
-import { randomBytes } from 'node:crypto';
+import { genGid } from './client/gid.js';
 import { BadRequestError } from './errors.js';
 
-const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-const GID_LENGTH = 22;
 /** Longest gid we accept; DTM's SQL column is 128. */
 export const MAX_GID_LENGTH = 128;
 // Printable ASCII without spaces. Braces are allowed: DTM's flash-sale recipe uses gids like
@@ -13,21 +11,9 @@ const GID_PATTERN = /^[\x21-\x7e]+$/;
 
 /**
  * A random 128-bit id in shortuuid's base57 alphabet, 22 characters, like DTM's `newGid`.
- * Like shortuuid, it encodes a version-4 UUID.
+ * The SDK owns the generator (the coordinator may import the SDK, never the other way round).
  */
-export function newGid(): string {
-  const bytes = randomBytes(16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  let n = BigInt(`0x${bytes.toString('hex')}`);
-  const base = BigInt(ALPHABET.length);
-  const out: string[] = [];
-  for (let i = 0; i < GID_LENGTH; i++) {
-    out.push(ALPHABET[Number(n % base)]!);
-    n /= base;
-  }
-  return out.reverse().join('');
-}
+export const newGid: () => string = genGid;
 
 /**
  * Removes `\n`, `\r` and `;` as DTM does on write endpoints, then validates.

@@ -37,7 +37,7 @@ import { request } from 'undici';
 import { FIRST_BARRIER_ID } from './barrier/branch-barrier.js';
 import { BarrierFailureError } from './barrier/errors.js';
 import { mysqlInsertBarrier } from './barrier/mysql.js';
-import { postgresInsertBarrier } from './barrier/postgres.js';
+import { postgresInsertBarrier, rollbackQuietly } from './barrier/postgres.js';
 import { barrierTable, selectReasonSql, type SqlBarrierOptions } from './barrier/sql.js';
 
 /** Query parameters of an XA branch call (URLSearchParams or a plain object). */
@@ -257,13 +257,7 @@ export async function xaLocalPostgres(
     started = false;
     await client.query(`PREPARE TRANSACTION ${pgLiteral(xid)}`);
   } catch (err) {
-    if (started) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-      }
-    }
+    if (started) broken = await rollbackQuietly(client);
     throw err;
   } finally {
     if (isPgPool(db)) (client as PoolClient).release(broken);

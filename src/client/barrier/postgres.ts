@@ -57,12 +57,7 @@ export async function callPostgres(
       await client.query('COMMIT');
       return decision === 'run' ? 'ran' : decision;
     } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackErr) {
-        // The client is in an unknown state: a pooled one is discarded, not reused.
-        broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
-      }
+      broken = await rollbackQuietly(client);
       throw err;
     }
   } finally {
@@ -81,4 +76,18 @@ export async function postgresQueryPrepared(barrier: BarrierIdentity, db: Postgr
   await postgresInsertBarrier(q, table, [barrier.transType, barrier.gid, MSG_BRANCH_ID, MSG_OP, FIRST_BARRIER_ID, 'rollback']);
   const res = await q.query<{ reason: string }>(selectReasonSql('postgres', table), [barrier.gid, MSG_BRANCH_ID, MSG_OP, FIRST_BARRIER_ID]);
   if (res.rows[0]?.reason === 'rollback') throw new BarrierFailureError(`msg ${barrier.gid} was rolled back`);
+}
+
+/**
+ * Rolls back the open transaction, keeping the caller's error the one that is thrown. Returns the
+ * rollback's own error, if any: the client is then in an unknown state, and a pooled one must be
+ * released as broken (discarded), not reused.
+ */
+export async function rollbackQuietly(client: { query(sql: string): Promise<unknown> }): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
