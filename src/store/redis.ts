@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Keys } from './keys.js';
 import { defineScripts } from './scripts.js';
+import { coalesceRedisWrites } from './write-coalescing.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -38,6 +39,7 @@ export function createRedis(config: Config, url?: string): RedisClient {
     client = new Redis(target, { ...common, ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}) });
   }
   defineScripts(client);
+  coalesceRedisWrites(client);
   return client;
 }
 
