@@ -8,6 +8,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Keys } from './keys.js';
 import { defineScripts } from './scripts.js';
+import { eachNode } from './each-node.js';
+import { watchForStalls } from './stall-watchdog.js';
 import { coalesceRedisWrites } from './write-coalescing.js';
 
 export type RedisClient = Redis | Cluster;
@@ -15,12 +17,14 @@ export type RedisClient = Redis | Cluster;
 /** Bump when a script's semantics or the record layout change incompatibly. */
 export const SCHEMA_VERSION = '1';
 
+/** How long a command may wait for an answer before it fails and the connection is reset. */
+const STALL_TIMEOUT_MS = 5000;
+
 /** Connects to the configured Redis (`url` overrides the config, e.g. an embedded server). */
 export function createRedis(config: Config, url?: string): RedisClient {
   const common = {
     // Fail a command instead of queueing it forever while Redis is down; callers get a clear 503.
     maxRetriesPerRequest: 1,
-    commandTimeout: 5000,
     enableAutoPipelining: process.env['REDIS_AUTOPIPELINING'] === '1',
     retryStrategy: (times: number) => Math.min(times * 100, 2000),
     lazyConnect: true,
@@ -40,6 +44,8 @@ export function createRedis(config: Config, url?: string): RedisClient {
   }
   defineScripts(client);
   coalesceRedisWrites(client);
+  // Commands fail after 5 s without an answer (see stall-watchdog.ts for why not commandTimeout).
+  eachNode(client, (node) => watchForStalls(node, STALL_TIMEOUT_MS));
   return client;
 }
 

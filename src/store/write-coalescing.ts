@@ -11,17 +11,15 @@
  */
 import type { Socket } from 'node:net';
 import type { Cluster, Redis } from 'ioredis';
+import { eachNode } from './each-node.js';
 
 /** Patches `client` (and, for a cluster, every node it connects to) to coalesce writes. */
 export function coalesceRedisWrites(client: Redis | Cluster): void {
-  if ('nodes' in client && typeof client.nodes === 'function' && !('stream' in client)) {
-    (client as Cluster).on('+node', (node: Redis) => coalesceRedisWrites(node));
-    return;
-  }
-  const redis = client as Redis;
-  redis.on('connect', () => {
-    const socket = (redis as unknown as { stream?: Socket }).stream;
-    if (socket !== undefined) corkPerTick(socket);
+  eachNode(client, (node) => {
+    node.on('connect', () => {
+      const socket = (node as unknown as { stream?: Socket }).stream;
+      if (socket !== undefined) corkPerTick(socket);
+    });
   });
 }
 
