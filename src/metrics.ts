@@ -121,18 +121,28 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
+  // Label children resolved once per label set: prom-client hashes the label object on every call.
+  const requests = memo((api: string, outcome: string) => serverProcess.labels('http', api, outcome));
+  const requestTimes = memo((api: string) => serverDuration.labels('http', api));
+  const scriptTimes = memo((name: string) => scriptDuration.labels(name));
+  const scriptTags = memo((name: string, tag: string) => scriptReplies.labels(name, tag));
+  const branches = memo((model: string, branchId: string, op: string, outcome: string) => branchProcess.labels(model, branchId, op, outcome));
+  const branchTimes = memo((model: string, op: string, result: string) => branchDuration.labels(model, op, result));
+  const rounds = memo((model: string, outcome: string) => transProcess.labels(model, outcome));
+  const roundTimes = memo((model: string) => transHandled.labels(model));
+
   return {
     registry,
     claimed(count) {
       if (count > 0) claims.inc(count);
     },
     request(api, status, seconds) {
-      serverProcess.inc({ type: 'http', api, status: status < 400 ? 'ok' : 'fail' });
-      serverDuration.observe({ type: 'http', api }, seconds);
+      requests(api, status < 400 ? 'ok' : 'fail').inc();
+      requestTimes(api).observe(seconds);
     },
     script(name, seconds, tag) {
-      scriptDuration.observe({ script: name }, seconds);
-      scriptReplies.inc({ script: name, tag });
+      scriptTimes(name).observe(seconds);
+      scriptTags(name, tag).inc();
       if (tag === 'ERROR') redisErrors.inc({ script: name });
     },
     process: {
@@ -141,12 +151,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       },
       branchCalled(model, branchId, op, result, seconds) {
         branchInflight.dec();
-        branchProcess.inc({ model, branchid: branchId, branchtype: op, status: result === 'SUCCESS' ? 'ok' : 'fail' });
-        branchDuration.observe({ model, op, result }, seconds);
+        branches(model, branchId, op, result === 'SUCCESS' ? 'ok' : 'fail').inc();
+        branchTimes(model, op, result).observe(seconds);
       },
       roundDone(model, ok, secondsSinceCreate) {
-        transProcess.inc({ model, status: ok ? 'ok' : 'fail' });
-        transHandled.observe({ model }, secondsSinceCreate);
+        rounds(model, ok ? 'ok' : 'fail').inc();
+        roundTimes(model).observe(secondsSinceCreate);
       },
       leaseExpired(model) {
         leaseExpiries.inc({ model });
@@ -157,5 +167,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     render: () => registry.metrics(),
     contentType: registry.contentType,
+  };
+}
+
+/** Caches `make(...labelValues)` per distinct tuple of label values (a closed set, so bounded). */
+function memo<A extends string[], T>(make: (...values: A) => T): (...values: A) => T {
+  const cache = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\u0000');
+    let child = cache.get(key);
+    if (child === undefined) {
+      child = make(...values);
+      cache.set(key, child);
+    }
+    return child;
   };
 }
