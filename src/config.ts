@@ -42,6 +42,12 @@ export interface Config {
   readonly alertWebHook: string;
   /** Consecutive failures (log2 of the backoff) before the alert hook fires. @default 3 */
   readonly alertRetryLimit: number;
+  /**
+   * DTM's UpdateBranchSync. true: each branch result is written before the next branch call (DTM
+   * on Redis). false: results are written behind, with the round's next status change or after
+   * at most BRANCH_WRITE_BEHIND_MS while a call is still in flight. @default false
+   */
+  readonly updateBranchSync: boolean;
 }
 
 /** A configuration error; `key` names the offending setting. */
@@ -74,6 +80,7 @@ const YAML_KEYS: Record<string, string> = {
   LogLevel: 'LOG_LEVEL',
   AlertRetryLimit: 'ALERT_RETRY_LIMIT',
   AlertWebHook: 'ALERT_WEB_HOOK',
+  UpdateBranchSync: 'UPDATE_BRANCH_SYNC',
 };
 
 /** Flattens a YAML document into env-style names, refusing unknown shapes. */
@@ -217,5 +224,6 @@ function buildConfig(src: Source): Config {
     pollerConcurrency: num(src, 'POLLER_CONCURRENCY', 256, { min: 1, integer: true }),
     alertWebHook,
     alertRetryLimit: num(src, 'ALERT_RETRY_LIMIT', 3, { min: 1, integer: true }),
+    updateBranchSync: num(src, 'UPDATE_BRANCH_SYNC', 0, { min: 0, max: 1, integer: true }) === 1,
   });
 }

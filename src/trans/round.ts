@@ -1,11 +1,13 @@
 /**
  * One processing round of one transaction: the in-memory copy, the branch calls, and the writes.
  *
- * Branch results are written behind: a result is kept in memory until the next write that must
- * happen anyway, and always before the next external call, so recovery after a crash resumes at
- * the right step (re-calling at most the branches whose results were not yet written; branches
- * are idempotent by contract). An empty-URL saga is thus 2 Redis round trips (create, finish)
- * and a 2-branch saga with real calls 3 (create, result 1, result 2 + finish), where DTM needs 4.
+ * Branch results are written behind. With UPDATE_BRANCH_SYNC=1 (DTM's behaviour) a result waits
+ * only until the next external call, so recovery after a crash resumes exactly at the next step.
+ * By default (0) it waits for the round's next status change, and a call still in flight after
+ * BRANCH_WRITE_BEHIND_MS writes what is pending alongside it: after a crash, recovery may re-call
+ * branches that finished within that window (branches are idempotent by DTM's contract). An
+ * empty-URL saga and a saga with two fast real calls are thus both 2 Redis round trips (create,
+ * finish) where DTM needs 4.
  */
 import { baseInterval, nextInterval, type CronMove } from '../backoff.js';
 import type { Clock } from '../clock.js';
@@ -70,6 +72,9 @@ export interface Round {
   end(): Promise<void>;
 }
 
+/** How long, by default, a branch result may stay unwritten while another branch call runs. */
+export const BRANCH_WRITE_BEHIND_MS = 100;
+
 export function createRound(trans: Trans, deps: RoundDeps): Round {
   const { store, config, clock, dispatcher, observer } = deps;
   let pending: BranchUpdate[] = [];
@@ -80,6 +85,11 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
   let explicit: { at: number; interval: number | undefined } | undefined;
   const options = trans.req.options;
   const timeoutMs = options.request_timeout > 0 ? options.request_timeout * 1000 : config.requestTimeoutMs;
+  /** A background write of pending results (write-behind mode), awaited before any other write. */
+  let writing: Promise<void> | undefined;
+  /** What that background write hit (a concurrent change, Redis down): the round stops with it. */
+  let writeFailure: unknown;
+  let writeTimer: NodeJS.Timeout | undefined;
 
   const note = (o: BranchOutcome, url: string): void => {
     if (o.result === 'SUCCESS') sawSuccess = true;
@@ -90,12 +100,48 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
     }
   };
 
-  const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
+  /** Takes the pending results for a write; the caller writes them. */
+  const takePending = (): BranchUpdate[] => {
+    if (writeTimer !== undefined) {
+      clearTimeout(writeTimer);
+      writeTimer = undefined;
+    }
     const updates = pending;
     pending = [];
-    const r = await store.saveProgress(trans.gid, trans.status, { branchUpdates: updates });
+    return updates;
+  };
+
+  /** Waits for a background write and rethrows what it hit, so writes stay ordered and guarded. */
+  const settle = async (): Promise<void> => {
+    if (writing !== undefined) await writing;
+    if (writeFailure !== undefined) throw writeFailure;
+  };
+
+  const flush = async (): Promise<void> => {
+    await settle();
+    if (pending.length === 0) return;
+    const r = await store.saveProgress(trans.gid, trans.status, { branchUpdates: takePending() });
     if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
+  };
+
+  /** Before an external call: write pending results now (sync mode) or if the call runs long. */
+  const beforeCall = async (): Promise<void> => {
+    if (config.updateBranchSync) {
+      await flush();
+      return;
+    }
+    await settle();
+    if (pending.length === 0 || writeTimer !== undefined) return;
+    writeTimer = setTimeout(() => {
+      writeTimer = undefined;
+      writing = flush()
+        .catch((err: unknown) => {
+          writeFailure = err;
+        })
+        .finally(() => {
+          writing = undefined;
+        });
+    }, BRANCH_WRITE_BEHIND_MS);
   };
 
   const call = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
@@ -129,13 +175,17 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         note(o, '');
         return o;
       }
-      await flush();
-      return call(b.url, b.branch_id, b.op, b.data);
+      await beforeCall();
+      const o = await call(b.url, b.branch_id, b.op, b.data);
+      await settle();
+      return o;
     },
 
     async callUrl(url, branchId, op, body) {
-      await flush();
-      return call(url, branchId, op, body);
+      await beforeCall();
+      const o = await call(url, branchId, op, body);
+      await settle();
+      return o;
     },
 
     setBranch(index, status) {
@@ -147,8 +197,8 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
     },
 
     async changeStatus(next, rollbackReason) {
-      const updates = pending;
-      pending = [];
+      await settle();
+      const updates = takePending();
       const finished = isFinal(next);
       const base = baseInterval(options, config);
       const input: Parameters<Store['changeStatus']>[3] = { branchUpdates: updates };
@@ -187,6 +237,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
     },
 
     async end() {
+      await settle();
       if (isFinal(trans.status)) return;
       const base = baseInterval(options, config);
       const now = clock.now();
@@ -201,12 +252,11 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         at = now + interval * 1000;
       }
       const r = await store.saveProgress(trans.gid, trans.status, {
-        branchUpdates: pending,
+        branchUpdates: takePending(),
         nextCronTime: Math.round(at),
         nextCronInterval: interval,
         retryCount: trans.retry_count,
       });
-      pending = [];
       if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
       trans.next_cron_time = Math.round(at);
       trans.scheduled_time = Math.round(at);

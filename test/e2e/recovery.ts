@@ -2,7 +2,7 @@
  * Durability and multi-process behaviour with real coordinator processes: a kill -9 in the middle
  * of a saga loses nothing, and two processes on one Redis never drive one transaction at once.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { startBusi, type Busi } from '../fixtures/busi.js';
 import { spawnCoordinator, type CoordinatorProcess } from '../fixtures/process.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
@@ -40,17 +40,22 @@ async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs: numb
   }
 }
 
-t.test('kill -9 mid-saga: a restarted coordinator finishes it; every action ran, nothing was compensated', async (t) => {
+/**
+ * Kills a coordinator while step 2 of a 3-step saga is in flight (once `ready` holds) and checks
+ * that a restarted one finishes it: every action ran, nothing was compensated. Returns the number
+ * of calls step 1 got.
+ */
+async function killMidSaga(t: Test, extraEnv: Record<string, string>, ready: (a: CoordinatorProcess, gid: string) => Promise<boolean> | boolean): Promise<number> {
   busi.reset();
   const gid = gidOf(t.name);
   busi.delay('S2', 800);
-  const a = await spawnCoordinator(env());
+  const a = await spawnCoordinator({ ...env(), ...extraEnv });
   const res = await fetch(`${a.dtm}/submit`, {
     method: 'POST',
     body: JSON.stringify(sagaBody(gid, busi.url, [['S1', 'C1'], ['S2', 'C2'], ['S3', 'C3']])),
   });
   t.equal(res.status, 200, 'submitted');
-  await waitUntil(() => busi.callsTo('S2').length > 0, 5000, 'step 2 in flight');
+  await waitUntil(async () => busi.callsTo('S2').length > 0 && (await ready(a, gid)), 5000, 'step 2 in flight');
   await a.kill9();
   t.equal((await query(`http://127.0.0.1:${a.port}`, gid).catch(() => null)) === null, true, 'the first process is gone');
 
@@ -59,10 +64,26 @@ t.test('kill -9 mid-saga: a restarted coordinator finishes it; every action ran,
     await waitUntil(async () => (await query(b.dtm, gid)).transaction?.status === 'succeed', 15_000, 'succeed after restart');
     t.ok(busi.callsTo('S1').length >= 1 && busi.callsTo('S2').length >= 1 && busi.callsTo('S3').length >= 1, 'each action ran at least once');
     t.equal(busi.calls.filter((c) => c.query['op'] === 'compensate').length, 0, 'no compensation: nothing failed');
-    t.equal(busi.callsTo('S1').length, 1, 'step 1, recorded before step 2 started, was not re-run');
+    return busi.callsTo('S1').length;
   } finally {
     await b.stop();
   }
+}
+
+t.test('kill -9 mid-saga: a restarted coordinator finishes it; a result recorded before the crash is not re-run', async (t) => {
+  // Default write-behind: wait until step 1's result has been written while step 2 runs.
+  const s1Calls = await killMidSaga(t, {}, async (a, gid) => (await query(a.dtm, gid)).branches[1]?.status === 'succeed');
+  t.equal(s1Calls, 1, 'step 1 was not re-run');
+});
+
+t.test('kill -9 mid-saga before step 1 is written: recovery re-calls step 1 (idempotent) and still succeeds', async (t) => {
+  const s1Calls = await killMidSaga(t, {}, () => true);
+  t.ok(s1Calls === 1 || s1Calls === 2, `step 1 ran once or, if its result was not yet written, twice (${s1Calls})`);
+});
+
+t.test('kill -9 mid-saga with UPDATE_BRANCH_SYNC=1: step 1, written before step 2 started, is not re-run', async (t) => {
+  const s1Calls = await killMidSaga(t, { UPDATE_BRANCH_SYNC: '1' }, () => true);
+  t.equal(s1Calls, 1, 'step 1 was not re-run');
 });
 
 t.test('kill -9 mid-compensation: the restarted coordinator finishes the rollback', async (t) => {

@@ -37,6 +37,7 @@ const DEFAULTS: Config = {
   pollerConcurrency: 256,
   alertWebHook: '',
   alertRetryLimit: 3,
+  updateBranchSync: false,
 };
 
 t.test('with nothing set, every setting has its documented default', async (t) => {
@@ -57,6 +58,8 @@ t.test('each environment variable sets its setting', async (t) => {
     [{ STORE_HOST: 'r.test', STORE_PORT: '7000' }, { redisUrl: 'redis://r.test:7000' }],
     [{ STORE_HOST: 'a:7000, b:7001,c:7002' }, { clusterNodes: ['a:7000', 'b:7001', 'c:7002'] }],
     [{ STORE_PASSWORD: 's3cret' }, { redisPassword: 's3cret' }],
+    [{ UPDATE_BRANCH_SYNC: '1' }, { updateBranchSync: true }],
+    [{ UPDATE_BRANCH_SYNC: '0' }, { updateBranchSync: false }],
     [{ STORE_REDIS_PREFIX: 'my-app.prod:v2' }, { prefix: 'my-app.prod:v2' }],
     [{ STORE_BUCKETS: '16' }, { buckets: 16 }],
     [{ STORE_BUCKETS: '1' }, { buckets: 1 }],
@@ -100,6 +103,7 @@ t.test('a DTM YAML file given with -c sets settings under DTM key names and over
       'AlertRetryLimit: 7',
       'AlertWebHook: http://alert.test',
       'HttpPort: 9999',
+      'UpdateBranchSync: 1',
       'MicroService:',
       '  Driver: dtm-driver-gozero',
       '',
@@ -125,6 +129,7 @@ t.test('a DTM YAML file given with -c sets settings under DTM key names and over
       alertWebHook: 'http://alert.test',
       httpPort: 9999,
       maxBodyBytes: 2048,
+      updateBranchSync: true,
     },
     'YAML wins over the environment; env-only settings and unknown DTM keys are kept or ignored',
   );
@@ -162,6 +167,8 @@ t.test('an invalid value throws a ConfigError whose message names the key', asyn
     { name: 'STORE_FINISHED_DATA_EXPIRE=0', env: { STORE_FINISHED_DATA_EXPIRE: '0' }, key: 'STORE_FINISHED_DATA_EXPIRE' },
     { name: 'MAX_BODY_BYTES too small', env: { MAX_BODY_BYTES: '10' }, key: 'MAX_BODY_BYTES' },
     { name: 'POLLER_CONCURRENCY=0', env: { POLLER_CONCURRENCY: '0' }, key: 'POLLER_CONCURRENCY' },
+    { name: 'UPDATE_BRANCH_SYNC=2', env: { UPDATE_BRANCH_SYNC: '2' }, key: 'UPDATE_BRANCH_SYNC' },
+    { name: 'UPDATE_BRANCH_SYNC=yes', env: { UPDATE_BRANCH_SYNC: 'yes' }, key: 'UPDATE_BRANCH_SYNC' },
     { name: 'YAML Store.Driver: mysql', yaml: 'Store:\n  Driver: mysql\n', key: 'Store.Driver' },
     { name: 'YAML RetryInterval: abc', yaml: 'RetryInterval: abc\n', key: 'RetryInterval' },
     { name: "YAML Store.RedisPrefix: '{a}'", yaml: "Store:\n  RedisPrefix: '{a}'\n", key: 'Store.RedisPrefix' },
