@@ -40,6 +40,8 @@ export interface ApiDeps {
   topics?: Pick<Topics, 'resolve'>;
 }
 
+const PREPARED = BRANCH_STATUS_OF_CODE['p']!;
+
 const ok = (body: unknown = { dtm_result: 'SUCCESS' }): Reply => ({ status: 200, body });
 
 const notFoundGid = (gid: string): InternalError => new InternalError(`no TransGlobal with gid: ${gid} found`);
@@ -61,7 +63,8 @@ function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron:
     retry_count: body.retry_count,
     result: '',
     req: body.req,
-    branches: branches.map((b) => ({ ...b, status: BRANCH_STATUS_OF_CODE['p']!, finish_time: undefined })),
+    // Explicit fields, not a spread: this runs per submit and a spread copy is several times slower.
+    branches: branches.map((b) => ({ branch_id: b.branch_id, op: b.op, url: b.url, data: b.data, status: PREPARED, finish_time: undefined })),
   };
 }
 
