@@ -11,7 +11,10 @@
   ARGV[7] nextCronMs      '' leaves the schedule as it is (ignored on a final status)
   ARGV[8] intervalS       '' leaves it as it is
   ARGV[9] result          '' leaves it as it is
-  ARGV[10..] pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  ARGV[10] expectedType   '' for any; else the stored trans_type must match too (a mismatch is
+                          STALE with the current status), so a caller that does not know the
+                          type yet can try a type-specific transition in one round trip
+  ARGV[11..] pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
 local trans, due = KEYS[1], KEYS[2]
@@ -28,16 +31,20 @@ end
 local nextCron = ARGV[7] ~= '' and num(7) or nil
 local interval = ARGV[8] ~= '' and num(8) or nil
 local result = str(9)
+local expectedType = str(10)
 
 local refused, current = guardStatus(trans, expected)
 if refused then
   return refused
 end
+if expectedType ~= '' and rcall('HGET', trans, 'tt') ~= expectedType then
+  return { 'STALE', current }
+end
 if FINAL[current] then
   error({ err = 'DTM_STATE cannot leave final status ' .. current })
 end
 local statusString = rcall('HGET', trans, 'bs') or ''
-local updates = readBranchUpdates(10, statusString)
+local updates = readBranchUpdates(11, statusString)
 
 local fields = { 's', newStatus, 'ut', now }
 addBranchUpdates(fields, statusString, updates, now)

@@ -53,6 +53,8 @@ export interface ProgressInput {
 export interface ChangeStatusInput extends ProgressInput {
   rollbackReason?: string;
   result?: string;
+  /** Also require this stored trans_type; a mismatch answers STALE like a status mismatch. */
+  expectedType?: TransType;
 }
 
 /** A branch to register, with the status it is stored with (workflow progress is final at once). */
@@ -247,6 +249,7 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
         opt(input.nextCronTime),
         opt(input.nextCronInterval),
         input.result ?? '',
+        input.expectedType ?? '',
         ...branchArgs(input.branchUpdates),
       ]);
       return cas('changeStatus', split);

@@ -14,8 +14,8 @@ t.teardown(async () => {
 const NOW = T0 + 1000;
 
 /** Raw changeStatus arguments for `gid` (KEYS then ARGV); `argv` overrides by ARGV index. */
-function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = [], length = 9): string[] {
-  const base = [gid, 'submitted', 'succeed', String(NOW), '', String(FINISHED_TTL_S), '', '', ''];
+function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = [], length = 10): string[] {
+  const base = [gid, 'submitted', 'succeed', String(NOW), '', String(FINISHED_TTL_S), '', '', '', ''];
   for (const [i, v] of Object.entries(argv)) base[Number(i) - 1] = v;
   return [h.keys.trans(gid), h.keys.due(h.keys.bucketOf(gid)), ...base.slice(0, length), ...updates];
 }
@@ -121,6 +121,18 @@ t.test('each allowed change writes status, times, branch codes and schedule', as
   }
 });
 
+t.test('an expected trans_type must match too; a mismatch is STALE with the current status and writes nothing', async (t) => {
+  h.clock.set(T0);
+  await seed(h, 'cs-type-msg', 'prepared', { trans_type: 'msg' });
+  await seed(h, 'cs-type-tcc', 'prepared', { trans_type: 'tcc' });
+  const before = await snapshot(h.client, h.keys);
+  t.strictSame(await h.store.changeStatus('cs-type-tcc', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'STALE', current: 'prepared' }, 'tcc is not msg: STALE');
+  t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
+  t.strictSame(await h.store.changeStatus('cs-type-msg', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'OK' }, 'msg: OK');
+  t.equal(await h.client.hget(h.keys.trans('cs-type-msg'), 's'), 'failed');
+  t.strictSame(await h.store.changeStatus('cs-type-msg', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'STALE', current: 'failed' }, 'the status guard still applies');
+});
+
 t.test('a missing transaction is NOT_FOUND and nothing is created', async (t) => {
   const before = await snapshot(h.client, h.keys);
   t.strictSame(await h.store.changeStatus('cs-missing', 'submitted', 'succeed', {}), { tag: 'NOT_FOUND' }, 'NOT_FOUND');
@@ -206,6 +218,7 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     { name: 'next cron NaN', args: rawArgs('cs-bad', { 3: 'aborting', 7: 'nan' }) },
     { name: 'interval not a number', args: rawArgs('cs-bad', { 8: 'x' }) },
     { name: 'result missing', args: rawArgs('cs-bad', {}, [], 8) },
+    { name: 'expected type missing', args: rawArgs('cs-bad', {}, [], 9) },
     { name: 'branch index past the last branch', args: rawArgs('cs-bad', {}, ['9', 's']) },
     { name: 'branch status code unknown', args: rawArgs('cs-bad', {}, ['1', 'ok']) },
     { name: 'good pair then bad pair', args: rawArgs('cs-bad', {}, ['1', 's', '2']) },
