@@ -44,6 +44,7 @@ import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js
 import { barrierFromQuery, msgBarrier } from '../src/client/barrier/branch-barrier.js';
 import { isBarrierFailure } from '../src/client/barrier/errors.js';
 import { defineBarrierScripts, redisCheckAdjustAmount, redisQueryPrepared } from '../src/client/barrier/redis.js';
+import { coalesceRedisWrites } from '../src/store/write-coalescing.js';
 
 type UwsModule = typeof import('uWebSockets.js');
 const require = createRequire(import.meta.url);
@@ -120,7 +121,15 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
   const keys = flashKeys(tag);
   const expire = opts.expireSeconds ?? 86400;
   const ownRedis = typeof opts.redis === 'string';
-  const redis = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: 2 }) : opts.redis;
+  let redis: Redis;
+  if (typeof opts.redis === 'string') {
+    redis = new Redis(opts.redis, { maxRetriesPerRequest: 2, lazyConnect: true });
+    // As the coordinator does: one socket write per loop turn for all buyers' barrier scripts.
+    coalesceRedisWrites(redis);
+    await redis.connect();
+  } else {
+    redis = opts.redis;
+  }
   defineBarrierScripts(redis);
   await redis.set(keys.orders, '0', 'NX');
 

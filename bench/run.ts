@@ -8,7 +8,7 @@
  * (child process) → warm-up → measured window → drain (until no transaction is scheduled) → the
  * end-state checks → one JSON line on stdout. Progress lines go to stderr.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,11 +52,13 @@ interface Options {
   appendfsync: string | undefined;
   /** Extra redis-server settings, e.g. "hash-max-listpack-value 256". */
   redisArgs: string[];
+  /** CPU list per process role, applied with taskset once all are up; empty = no pinning. */
+  pin: Record<string, string>;
 }
 
 const USAGE = `usage: npm run bench -- <workload|all> [--concurrency N] [--duration S] [--warmup S] [--workers N]
                   [--no-ceiling] [--cpu-prof] [--sample N] [--drain S] [--appendonly yes|no] [--appendfsync always|everysec|no]
-                  [--redis-arg "name value"]…
+                  [--redis-arg "name value"]… [--pin coordinator=1,redis=1,stub=0,driver=0]
 workloads:
 ${WORKLOAD_NAMES.map((n) => `  ${n.padEnd(18)} ${WORKLOADS[n].summary}${WORKLOADS[n].notImplemented ? ' (not implemented yet)' : ''}`).join('\n')}
   all                runs every implemented workload and writes bench/results/latest.{md,jsonl}`;
@@ -79,6 +81,7 @@ function parseArgs(argv: string[]): { target: string; opts: Options } {
     appendonly: undefined,
     appendfsync: undefined,
     redisArgs: [],
+    pin: {},
   };
   let target: string | undefined;
   const numArg = (name: string, v: string | undefined, min: number): number => {
@@ -128,6 +131,15 @@ function parseArgs(argv: string[]): { target: string; opts: Options } {
       case '--appendfsync':
         opts.appendfsync = value();
         break;
+      case '--pin': {
+        const spec = value() ?? '';
+        for (const part of spec.split(',')) {
+          const m = /^(coordinator|redis|stub|driver)=([0-9][0-9,-]*)$/.exec(part.trim());
+          if (m === null) usage(`--pin needs role=cpus pairs (roles: coordinator, redis, stub, driver), got ${JSON.stringify(part)}`);
+          opts.pin[m[1]!] = m[2]!;
+        }
+        break;
+      }
       case '--redis-arg': {
         const r = value();
         if (r === undefined || !/^[a-z-]+ \S/.test(r.trim())) usage(`--redis-arg needs "name value", got ${String(r)}`);
@@ -428,6 +440,11 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     // Progress: one line a second from the driver's ticks, with the CPU share of each process.
     let phase = 'warm-up';
     const pids = { coordinator: coordPids, redis: [redis.process.pid!], stub: [busi.pid!], driver: [driver.pid!] };
+    // Pinning (--pin): with four busy processes on two cores the scheduler's placement alone moves
+    // results by ±20%; a fixed layout makes that visible and repeatable.
+    for (const [role, cpus] of Object.entries(opts.pin)) {
+      for (const pid of (pids as Record<string, number[]>)[role] ?? []) execFileSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' });
+    }
     // Per process CPU µs, and machine-wide jiffies (idle and steal, to see whether the box is saturated).
     const cpuNow = (): Record<string, number> => {
       const m = machineCpu();
@@ -507,6 +524,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       http_server: 'uWebSockets.js (native)',
       redis_autopipelining: process.env['REDIS_AUTOPIPELINING'] === '1' ? 'on' : 'off',
       redis_extra_config: opts.redisArgs,
+      cpu_pinning: Object.keys(opts.pin).length > 0 ? Object.entries(opts.pin).map(([r, c]) => `${r}=${c}`).join(',') : 'none',
       date: new Date().toISOString(),
     };
     const out: BenchResult = {

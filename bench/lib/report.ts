@@ -39,6 +39,8 @@ export interface BenchEnv {
   redis_autopipelining: string;
   /** --redis-arg settings on top of redis.conf. */
   redis_extra_config: string[];
+  /** taskset layout per role, or 'none'. */
+  cpu_pinning: string;
   date: string;
 }
 
@@ -66,7 +68,7 @@ export function markdownTable(results: readonly BenchResult[], skipped: readonly
     lines.push(
       `Environment: ${e.cpu_count} × ${e.cpu_model}, Node ${e.node}, Redis ${e.redis} (appendonly ${e.appendonly}, appendfsync ${e.appendfsync}${e.redis_extra_config.length > 0 ? `, ${e.redis_extra_config.join(', ')}` : ''}), ` +
         `HTTP ${e.http_server}, ioredis autopipelining ${e.redis_autopipelining}, git ${e.git}, ${e.date}. ` +
-        `Concurrency ${e.concurrency}, ${e.warmup_s} s warm-up + ${e.duration_s} s measured per workload, ${e.workers} coordinator process(es). ` +
+        `Concurrency ${e.concurrency}, ${e.warmup_s} s warm-up + ${e.duration_s} s measured per workload, ${e.workers} coordinator process(es), CPU pinning ${e.cpu_pinning ?? 'none'}. ` +
         `Driver, coordinator, stub and Redis all share the ${e.cpu_count} cores: process CPU % is of one core, machine idle % of all of them.`,
     );
     if (ceil.length > 0) {
