@@ -163,10 +163,13 @@ export function createApi(deps: ApiDeps): Record<string, Handler> {
       const body = req.body as Record<string, unknown> | undefined;
       if (body === null || typeof body !== 'object') throw new BadRequestError('[DTM_BAD_BODY] the body must be a JSON object');
       const gid = sanitizeGid(body['gid']);
-      // The flash-sale path (a sold-out buyer aborts its prepared msg) in one round trip, without
-      // loading the record; anything else takes the general path below.
-      const quick = await store.changeStatus(gid, 'prepared', 'failed', { expectedType: 'msg' });
-      if (quick.tag === 'OK') return ok();
+      // The flash-sale path (a sold-out buyer aborts its prepared msg; DTM's SDKs send the msg's
+      // trans_type) in one round trip, without loading the record; anything else, or a guard
+      // that does not hold, takes the general path below.
+      if (body['trans_type'] === 'msg') {
+        const quick = await store.changeStatus(gid, 'prepared', 'failed', { expectedType: 'msg' });
+        if (quick.tag === 'OK') return ok();
+      }
       const trans = await loadOrFail(gid);
       if (trans.trans_type === 'msg' && trans.status === 'prepared') {
         const r = await store.changeStatus(gid, 'prepared', 'failed', {});

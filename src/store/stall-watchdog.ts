@@ -14,10 +14,18 @@
 import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 
+interface Queue {
+  peekFront(): unknown;
+  shift(): { command: { reject(err: Error): void } } | undefined;
+  length: number;
+}
+
 /** ioredis internals this watchdog reads; stable across ioredis 5 and 6. */
 interface Internals {
-  commandQueue: { peekFront(): unknown; length: number };
-  offlineQueue: { peekFront(): unknown; length: number };
+  commandQueue: Queue;
+  offlineQueue: Queue;
+  /** Commands in flight when the last connection closed, resent once the next one is ready. */
+  prevCommandQueue?: Queue | null;
   stream?: Socket;
   flushQueue(error: Error, options: { offlineQueue: boolean; commandQueue: boolean }): void;
 }
@@ -38,13 +46,19 @@ function stalled(watch: HeadWatch, head: unknown, now: number, timeoutMs: number
   return now - watch.since >= timeoutMs;
 }
 
-/** Watches `redis` until it ends; commands wait at most about `timeoutMs` + `timeoutMs`/5. */
+/**
+ * Watches `redis` until it ends. The oldest command of each queue waits at most about
+ * `timeoutMs` + `timeoutMs`/5; a Redis that still answers, however slowly, is not reset (the
+ * queue's head keeps moving), so commands behind it can wait longer.
+ */
 export function watchForStalls(redis: Redis, timeoutMs: number): void {
   const internals = redis as unknown as Internals;
   const sent: HeadWatch = { head: undefined, since: 0 };
   const queued: HeadWatch = { head: undefined, since: 0 };
+  const resend: HeadWatch = { head: undefined, since: 0 };
   const timer = setInterval(() => {
-    const now = Date.now();
+    // Monotonic: a wall-clock step must neither fake a stall nor hide one.
+    const now = performance.now();
     if (stalled(sent, internals.commandQueue.peekFront(), now, timeoutMs)) {
       sent.head = undefined;
       internals.flushQueue(new Error(`Redis did not answer within ${timeoutMs} ms`), { offlineQueue: false, commandQueue: true });
@@ -53,6 +67,14 @@ export function watchForStalls(redis: Redis, timeoutMs: number): void {
     if (stalled(queued, internals.offlineQueue.peekFront(), now, timeoutMs)) {
       queued.head = undefined;
       internals.flushQueue(new Error(`Redis was unreachable for ${timeoutMs} ms`), { offlineQueue: true, commandQueue: false });
+    }
+    // In flight when the connection dropped, waiting for a ready connection to be resent (e.g.
+    // while a restarted Redis loads its data): no flushQueue reaches them.
+    const previous = internals.prevCommandQueue;
+    if (previous && stalled(resend, previous.peekFront(), now, timeoutMs)) {
+      resend.head = undefined;
+      const err = new Error(`Redis did not answer within ${timeoutMs} ms (connection lost)`);
+      for (let item = previous.shift(); item !== undefined; item = previous.shift()) item.command.reject(err);
     }
   }, Math.max(10, Math.floor(timeoutMs / 5)));
   timer.unref();

@@ -124,14 +124,12 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
     if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
   };
 
-  /** Before an external call: write pending results now (sync mode) or if the call runs long. */
-  const beforeCall = async (): Promise<void> => {
-    if (config.updateBranchSync) {
-      await flush();
-      return;
-    }
-    await settle();
-    if (pending.length === 0 || writeTimer !== undefined) return;
+  /** Branch calls of this round still running. */
+  const callsInFlight = new Set<Promise<BranchOutcome>>();
+
+  /** Write-behind: pending results are written if still pending after BRANCH_WRITE_BEHIND_MS. */
+  const armWriteTimer = (): void => {
+    if (config.updateBranchSync || pending.length === 0 || writeTimer !== undefined) return;
     writeTimer = setTimeout(() => {
       writeTimer = undefined;
       writing = flush()
@@ -142,6 +140,39 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
           writing = undefined;
         });
     }, BRANCH_WRITE_BEHIND_MS);
+  };
+
+  /** Before an external call: write pending results now (sync mode) or if the call runs long. */
+  const beforeCall = async (): Promise<void> => {
+    if (config.updateBranchSync) {
+      await flush();
+      return;
+    }
+    await settle();
+    armWriteTimer();
+  };
+
+  /**
+   * Runs one external call. If a background write failed meanwhile, the round stops with that
+   * error, but only once its other calls have answered, so no call outlives its round.
+   */
+  const external = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
+    await beforeCall();
+    const running = call(url, branchId, op, body);
+    callsInFlight.add(running);
+    let outcome: BranchOutcome;
+    try {
+      outcome = await running;
+    } finally {
+      callsInFlight.delete(running);
+    }
+    try {
+      await settle();
+    } catch (err) {
+      await Promise.allSettled([...callsInFlight]);
+      throw err;
+    }
+    return outcome;
   };
 
   const call = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
@@ -175,17 +206,11 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         note(o, '');
         return o;
       }
-      await beforeCall();
-      const o = await call(b.url, b.branch_id, b.op, b.data);
-      await settle();
-      return o;
+      return external(b.url, b.branch_id, b.op, b.data);
     },
 
-    async callUrl(url, branchId, op, body) {
-      await beforeCall();
-      const o = await call(url, branchId, op, body);
-      await settle();
-      return o;
+    callUrl(url, branchId, op, body) {
+      return external(url, branchId, op, body);
     },
 
     setBranch(index, status) {
@@ -194,6 +219,8 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       b.status = status;
       b.finish_time = clock.now();
       pending.push([index, status]);
+      // A concurrent saga may record a result while its other calls run on: bound its wait too.
+      if (callsInFlight.size > 0) armWriteTimer();
     },
 
     async changeStatus(next, rollbackReason) {

@@ -47,6 +47,18 @@ t.test(`by default a result is written within ${BRANCH_WRITE_BEHIND_MS} ms while
   await s.dtm.waitStatus(gid, 'succeed');
 });
 
+t.test('in a concurrent saga a result is written within the window while a sibling call still runs', async (t) => {
+  const gid = gidOf(t.name);
+  s.busi.delay('Slow', 1500);
+  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['Fast', ''], ['Slow', '']], { custom_data: JSON.stringify({ concurrent: true }) }));
+  await waitFor(() => s.busi.callsTo('Fast').length === 1 && s.busi.callsTo('Fast')[0]!.doneAt > 0);
+  const deadline = Date.now() + 1000;
+  while ((await actionStatus(s.dtm, gid, 0)) !== 'succeed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.equal(await actionStatus(s.dtm, gid, 0), 'succeed', 'the fast step is recorded');
+  t.equal(s.busi.callsTo('Slow')[0]!.doneAt, 0, 'while the slow step has not answered yet');
+  await s.dtm.waitStatus(gid, 'succeed');
+});
+
 t.test('with UPDATE_BRANCH_SYNC=1 each result is written before the next branch is called', async (t) => {
   const dtm = await startTestApp({ redis: s.dtm.redis, env: { UPDATE_BRANCH_SYNC: '1', STORE_REDIS_PREFIX: `sync${process.pid}` } });
   t.teardown(() => dtm.stop());
