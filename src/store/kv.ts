@@ -8,9 +8,9 @@ import type { Clock } from '../clock.js';
 import { StoreContractError } from '../errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { asInt, asText, splitReply, type ReplyTag } from './replies.js';
+import { asInt, asText, type ReplyTag } from './replies.js';
 import { storeError } from './store-error.js';
-import type { ScriptObserver } from './store.js';
+import { createScriptRunner, type ScriptObserver } from './script-runner.js';
 
 /** A KV record as stored. Times are ms since the epoch. */
 export interface KvRecord {
@@ -49,7 +49,6 @@ export interface KvStore {
   list(cat: string, max: number): Promise<KvRecord[]>;
 }
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 type KvScript = 'kvCreate' | 'kvUpdate' | 'kvDelete';
 
 /** Decodes a record HASH (HGETALL as an object); undefined when the HASH is empty or gone. */
@@ -68,21 +67,7 @@ export function decodeKv(cat: string, key: string, h: Record<string, string>): K
 
 /** Builds the KV store over a client whose scripts are defined. */
 export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, observe?: ScriptObserver): KvStore {
-  const client = redis as unknown as Record<string, ScriptFn>;
-
-  async function run(name: KvScript, args: (string | number)[]): Promise<{ tag: ReplyTag; rest: unknown[] }> {
-    const started = observe ? process.hrtime.bigint() : 0n;
-    let reply: unknown;
-    try {
-      reply = await client[name]!(...args);
-    } catch (err) {
-      if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, 'ERROR');
-      throw storeError(err, name);
-    }
-    const split = splitReply(reply, name);
-    if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, split.tag);
-    return split;
-  }
+  const run = createScriptRunner(redis, observe, 'strings');
 
   const unexpected = (name: KvScript, tag: ReplyTag): never => {
     throw new StoreContractError(`${name}: unexpected tag ${tag}`);

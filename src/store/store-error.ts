@@ -1,7 +1,4 @@
-/**
- * How a Redis failure maps onto the error model (DESIGN.md §5), for store modules other than
- * store.ts (which keeps its own copy of the same rule for now).
- */
+/** How a Redis failure maps onto the error model (DESIGN.md §5), for every store module. */
 import { StoreContractError, StoreUnavailableError } from '../errors.js';
 
 /** Server replies that mean "not now" rather than "your script is wrong". */

@@ -11,8 +11,11 @@ import type { Keys } from './keys.js';
 import { encodeRequest } from './request-blob.js';
 import { storeError } from './store-error.js';
 import type { RedisClient } from './redis.js';
-import { asInt, asStatus, asText, decodeTrans, flatToMap, splitReply, type ReplyTag } from './replies.js';
+import { asInt, asStatus, asText, decodeTrans, flatToMap, type ReplyTag } from './replies.js';
 import type { ScriptName } from './scripts.js';
+import { createScriptRunner, type ScriptObserver } from './script-runner.js';
+
+export type { ScriptObserver } from './script-runner.js';
 
 /** A branch as created or registered: everything but its status. */
 export interface NewBranch {
@@ -92,11 +95,6 @@ export interface Store {
   ping(): Promise<void>;
 }
 
-/** Called after every script with its duration (s) and reply tag, for metrics. */
-export type ScriptObserver = (script: ScriptName, seconds: number, tag: ReplyTag | 'ERROR') => void;
-
-type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
-
 function branchArgs(updates: readonly BranchUpdate[] | undefined): string[] {
   const out: string[] = [];
   for (const [i, st] of updates ?? []) out.push(String(i + 1), BRANCH_STATUS_CODE[st]);
@@ -112,22 +110,8 @@ export interface StoreOptions {
 
 /** Builds the store over a connected client whose scripts are defined. */
 export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: StoreOptions): Store {
-  const client = redis as unknown as Record<string, ScriptFn>;
-  const observe = opts.observe;
 
-  async function run(name: ScriptName, args: (string | number | Buffer)[]): Promise<{ tag: ReplyTag; rest: unknown[] }> {
-    const started = observe ? process.hrtime.bigint() : 0n;
-    let reply: unknown;
-    try {
-      reply = await client[`${name}Buffer`]!(...args);
-    } catch (err) {
-      if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, 'ERROR');
-      throw storeError(err, name);
-    }
-    const split = splitReply(reply, name);
-    if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, split.tag);
-    return split;
-  }
+  const run = createScriptRunner(redis, opts.observe, 'buffers');
 
   function cas(name: ScriptName, split: { tag: ReplyTag; rest: unknown[] }): CasOutcome {
     switch (split.tag) {
