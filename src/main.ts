@@ -82,25 +82,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  let stopping = false;
-
   if (cluster.isWorker) {
-    const shutdown = (reason: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ reason }, 'worker shutting down');
-      app.stop().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
+    const shutdown = onShutdown(log, 'worker shutting down', () => app.stop());
     // The primary is gone (even by kill -9): do not linger holding the port.
-    process.on('disconnect', () => shutdown('primary gone'));
+    process.on('disconnect', () => shutdown.begin('primary gone'));
     process.send?.({ ready: true, pid: process.pid });
     return;
   }
@@ -118,7 +103,7 @@ async function main(): Promise<void> {
     });
     w.on('exit', (code, signal) => {
       children.delete(w);
-      if (stopping) return;
+      if (shutdown.stopping) return;
       const now = Date.now();
       while (restarts.length > 0 && restarts[0]! < now - 60_000) restarts.shift();
       if (restarts.length >= 5) {
@@ -128,7 +113,7 @@ async function main(): Promise<void> {
       restarts.push(now);
       log.error({ child: w.process.pid, code, signal }, 'worker exited unexpectedly; restarting it in 1 s');
       setTimeout(() => {
-        if (!stopping) fork();
+        if (!shutdown.stopping) fork();
       }, 1000).unref();
     });
   };
@@ -145,22 +130,40 @@ async function main(): Promise<void> {
     clearTimeout(timer);
   };
 
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    Promise.all([app.stop(), stopWorkers()])
-      .then(() => embedded?.stop())
-      .then(
+  const shutdown = onShutdown(log, 'shutting down', async () => {
+    await Promise.all([app.stop(), stopWorkers()]);
+    await embedded?.stop();
+  });
+}
+
+/**
+ * Stops the process once, on SIGTERM or SIGINT (or `begin`): runs `stop`, then exits 0, or 1 when
+ * it failed. `stopping` tells other handlers (worker restarts) that shutdown has begun.
+ */
+function onShutdown(log: Logger, message: string, stop: () => Promise<unknown>): Shutdown {
+  const s: Shutdown = {
+    stopping: false,
+    begin(reason) {
+      if (s.stopping) return;
+      s.stopping = true;
+      log.info({ reason }, message);
+      stop().then(
         () => process.exit(0),
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
           process.exit(1);
         },
       );
+    },
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => s.begin('SIGTERM'));
+  process.on('SIGINT', () => s.begin('SIGINT'));
+  return s;
+}
+
+interface Shutdown {
+  stopping: boolean;
+  begin(reason: string): void;
 }
 
 await main();
