@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { startBusi, type Busi } from '../fixtures/busi.js';
 import { spawnCoordinator, type CoordinatorProcess } from '../fixtures/process.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
-import { gidOf, sagaBody } from '../fixtures/app.js';
+import { gidOf, sagaBody, waitFor } from '../fixtures/app.js';
 
 let redis: TestRedis;
 let busi: Busi;
@@ -32,13 +32,6 @@ async function query(dtm: string, gid: string): Promise<{ transaction: { status:
   return (await (await fetch(`${dtm}/query?gid=${gid}`)).json()) as never;
 }
 
-async function waitUntil(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /**
  * Kills a coordinator while step 2 of a 3-step saga is in flight (once `ready` holds) and checks
@@ -55,13 +48,13 @@ async function killMidSaga(t: Test, extraEnv: Record<string, string>, ready: (a:
     body: JSON.stringify(sagaBody(gid, busi.url, [['S1', 'C1'], ['S2', 'C2'], ['S3', 'C3']])),
   });
   t.equal(res.status, 200, 'submitted');
-  await waitUntil(async () => busi.callsTo('S2').length > 0 && (await ready(a, gid)), 5000, 'step 2 in flight');
+  await waitFor(async () => busi.callsTo('S2').length > 0 && (await ready(a, gid)), 5000, 'step 2 in flight');
   await a.kill9();
   t.equal((await query(`http://127.0.0.1:${a.port}`, gid).catch(() => null)) === null, true, 'the first process is gone');
 
   const b = await spawnCoordinator(env());
   try {
-    await waitUntil(async () => (await query(b.dtm, gid)).transaction?.status === 'succeed', 15_000, 'succeed after restart');
+    await waitFor(async () => (await query(b.dtm, gid)).transaction?.status === 'succeed', 15_000, 'succeed after restart');
     t.ok(busi.callsTo('S1').length >= 1 && busi.callsTo('S2').length >= 1 && busi.callsTo('S3').length >= 1, 'each action ran at least once');
     t.equal(busi.calls.filter((c) => c.query['op'] === 'compensate').length, 0, 'no compensation: nothing failed');
     return busi.callsTo('S1').length;
@@ -93,11 +86,11 @@ t.test('kill -9 mid-compensation: the restarted coordinator finishes the rollbac
   busi.delay('C1', 800);
   const a = await spawnCoordinator(env());
   await fetch(`${a.dtm}/submit`, { method: 'POST', body: JSON.stringify(sagaBody(gid, busi.url, [['S1', 'C1'], ['S2', 'C2']])) });
-  await waitUntil(() => busi.callsTo('C1').length > 0, 5000, 'compensation 1 in flight');
+  await waitFor(() => busi.callsTo('C1').length > 0, 5000, 'compensation 1 in flight');
   await a.kill9();
   const b = await spawnCoordinator(env());
   try {
-    await waitUntil(async () => (await query(b.dtm, gid)).transaction?.status === 'failed', 15_000, 'failed after restart');
+    await waitFor(async () => (await query(b.dtm, gid)).transaction?.status === 'failed', 15_000, 'failed after restart');
     t.ok(busi.callsTo('C2').length >= 1 && busi.callsTo('C1').length >= 1, 'both compensations ran');
     t.equal(busi.callsTo('S2').length, 1, 'the failed action was not retried');
   } finally {
@@ -132,7 +125,7 @@ t.test('Redis down: requests get a clear 503 JSON error; after Redis returns, wo
     const before = gidOf(`${t.name}-before`);
     busi.next('Later', 'ERROR');
     await fetch(`${a.dtm}/submit`, { method: 'POST', body: JSON.stringify(sagaBody(before, busi.url, [['Later', '']])) });
-    await waitUntil(() => busi.callsTo('Later').length === 1, 5000, 'first attempt');
+    await waitFor(() => busi.callsTo('Later').length === 1, 5000, 'first attempt');
     await redis.server.stop();
     const during = gidOf(`${t.name}-during`);
     const res = await fetch(`${a.dtm}/submit`, { method: 'POST', body: JSON.stringify(sagaBody(during, busi.url, [['X', '']])) });
@@ -140,7 +133,7 @@ t.test('Redis down: requests get a clear 503 JSON error; after Redis returns, wo
     t.match(await res.json(), { message: /DTM_STORE_UNAVAILABLE/ }, 'a message that says what is wrong');
     t.equal((await fetch(`http://127.0.0.1:${a.port}/api/ping`)).status, 200, 'the server keeps serving');
     await redis.restart();
-    await waitUntil(async () => (await query(a.dtm, before)).transaction?.status === 'succeed', 15_000, 'the earlier saga to finish');
+    await waitFor(async () => (await query(a.dtm, before)).transaction?.status === 'succeed', 15_000, 'the earlier saga to finish');
     t.pass('the saga scheduled before the outage finished after it');
     t.equal((await query(a.dtm, during)).transaction, null, 'the refused submit left nothing half-written');
     const after = gidOf(`${t.name}-after`);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort, isListening } from '../../src/store/embedded-redis.js';
+import { waitFor } from '../fixtures/app.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
@@ -38,13 +39,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 t.test('--workers 2: both processes listen on one port, requests succeed, a dead worker is replaced, SIGTERM stops all', async (t) => {
   const port = await freePort();
@@ -76,7 +70,7 @@ t.test('--workers 2: both processes listen on one port, requests succeed, a dead
     return pids;
   };
 
-  await waitUntil(() => listening().size === 2 || child.exitCode !== null, 15_000, `two processes listening on ${port}:\n${out}`);
+  await waitFor(() => listening().size === 2 || child.exitCode !== null, 15_000, `two processes listening on ${port}:\n${out}`);
   t.equal(child.exitCode, null, 'the primary is running');
   const pids = listening();
   t.equal(pids.size, 2, 'two processes listen on the same port');
@@ -109,14 +103,14 @@ t.test('--workers 2: both processes listen on one port, requests succeed, a dead
   // A crashed worker is replaced, and the service keeps answering meanwhile.
   const first = workers[0]!;
   process.kill(first, 'SIGKILL');
-  await waitUntil(() => childrenOf(child.pid!).some((p) => p !== first), 10_000, `a replacement worker:\n${out}`);
+  await waitFor(() => childrenOf(child.pid!).some((p) => p !== first), 10_000, `a replacement worker:\n${out}`);
   const replacement = childrenOf(child.pid!).find((p) => p !== first)!;
-  await waitUntil(() => listening().has(replacement), 10_000, `the replacement listening:\n${out}`);
+  await waitFor(() => listening().has(replacement), 10_000, `the replacement listening:\n${out}`);
   t.equal(await submit(`wk-${process.pid}-after`), 200, 'submits succeed after the replacement');
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'the primary exits 0 on SIGTERM');
-  await waitUntil(() => !alive(replacement), 5000, 'the worker to exit');
+  await waitFor(() => !alive(replacement), 5000, 'the worker to exit');
   t.notOk(alive(replacement), 'the worker exited with the primary');
   t.notOk(await isListening('127.0.0.1', port), 'nothing listens on the port any more');
 });

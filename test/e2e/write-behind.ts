@@ -36,11 +36,7 @@ t.test(`by default a result is written within ${BRANCH_WRITE_BEHIND_MS} ms while
   s.busi.delay('S2', 1500);
   await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['S1', 'C1'], ['S2', 'C2']]));
   await waitFor(() => s.busi.callsTo('S2').length === 1);
-  const deadline = Date.now() + 1000;
-  while ((await actionStatus(s.dtm, gid, 0)) !== 'succeed') {
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor(async () => (await actionStatus(s.dtm, gid, 0)) === 'succeed', 1000, 'step 1 to be recorded');
   t.equal(await actionStatus(s.dtm, gid, 0), 'succeed', 'step 1 is recorded');
   t.equal(s.busi.callsTo('S2')[0]!.doneAt, 0, 'while step 2 has not answered yet');
   t.equal(await actionStatus(s.dtm, gid, 1), 'prepared');
@@ -52,8 +48,7 @@ t.test('in a concurrent saga a result is written within the window while a sibli
   s.busi.delay('Slow', 1500);
   await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['Fast', ''], ['Slow', '']], { custom_data: JSON.stringify({ concurrent: true }) }));
   await waitFor(() => s.busi.callsTo('Fast').length === 1 && s.busi.callsTo('Fast')[0]!.doneAt > 0);
-  const deadline = Date.now() + 1000;
-  while ((await actionStatus(s.dtm, gid, 0)) !== 'succeed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(async () => (await actionStatus(s.dtm, gid, 0)) === 'succeed', 1000, 'the fast step to be recorded');
   t.equal(await actionStatus(s.dtm, gid, 0), 'succeed', 'the fast step is recorded');
   t.equal(s.busi.callsTo('Slow')[0]!.doneAt, 0, 'while the slow step has not answered yet');
   await s.dtm.waitStatus(gid, 'succeed');
