@@ -230,7 +230,12 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
         (took) => {
           if (took) stats.bought++;
           else stats.soldOut++;
-          send(res, state, took ? '200 OK' : '409 Conflict', took ? `{"dtm_result":"SUCCESS","gid":${JSON.stringify(gid)}}` : `{"dtm_result":"FAILURE","message":"sold out","gid":${JSON.stringify(gid)}}`);
+          send(
+            res,
+            state,
+            took ? '200 OK' : '409 Conflict',
+            took ? `{"dtm_result":"SUCCESS","gid":${JSON.stringify(gid)}}` : `{"dtm_result":"FAILURE","message":"sold out","gid":${JSON.stringify(gid)}}`,
+          );
         },
         (err: unknown) => {
           stats.errors++;

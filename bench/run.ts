@@ -304,7 +304,9 @@ async function checkEndState(admin: Redis, keys: Keys, coordinatorUrl: string, r
   }
   const expected = { succeed: result.total.succeed, failed: result.total.failed };
   const got = (k: string): number => records[k] ?? 0;
-  const others = Object.entries(records).filter(([k]) => k !== 'succeed' && k !== 'failed').reduce((s, [, n]) => s + n, 0);
+  const others = Object.entries(records)
+    .filter(([k]) => k !== 'succeed' && k !== 'failed')
+    .reduce((s, [, n]) => s + n, 0);
   // With driver errors (a reply lost or refused) the record may still exist: then only "at least".
   const countsOk =
     result.total.errors === 0
@@ -451,7 +453,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       return { ...Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuUsOf(p)])), mBusy: m.busy, mIdle: m.idle, mSteal: m.steal };
     };
     const machinePct = (a: Record<string, number>, b: Record<string, number>, k: 'mIdle' | 'mSteal'): number => {
-      const all = (b['mBusy']! - a['mBusy']!) + (b['mIdle']! - a['mIdle']!) + (b['mSteal']! - a['mSteal']!);
+      const all = b['mBusy']! - a['mBusy']! + (b['mIdle']! - a['mIdle']!) + (b['mSteal']! - a['mSteal']!);
       return all > 0 ? (100 * (b[k]! - a[k]!)) / all : 0;
     };
     let lastCpu = { t: performance.now(), v: cpuNow() };
@@ -524,7 +526,12 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       http_server: 'uWebSockets.js (native)',
       redis_autopipelining: process.env['REDIS_AUTOPIPELINING'] === '1' ? 'on' : 'off',
       redis_extra_config: opts.redisArgs,
-      cpu_pinning: Object.keys(opts.pin).length > 0 ? Object.entries(opts.pin).map(([r, c]) => `${r}=${c}`).join(',') : 'none',
+      cpu_pinning:
+        Object.keys(opts.pin).length > 0
+          ? Object.entries(opts.pin)
+              .map(([r, c]) => `${r}=${c}`)
+              .join(',')
+          : 'none',
       date: new Date().toISOString(),
     };
     const out: BenchResult = {
@@ -578,7 +585,8 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
         'tx_per_s counts acknowledged submits (durable in Redis); each saga then runs in the background in the same coordinator, ' +
         'and the per-tx CPU and Redis figures of the window include that background work; backlog_at_stop/drain_s show what was left';
     }
-    if (workload.failRate > 0) out['note'] = `${Math.round(workload.failRate * 100)}% of transactions roll back (TransIn answers 409); their 409 is expected and counted as done`;
+    if (workload.failRate > 0)
+      out['note'] = `${Math.round(workload.failRate * 100)}% of transactions roll back (TransIn answers 409); their 409 is expected and counted as done`;
     if (result.errorSamples.length > 0) out['error_samples'] = result.errorSamples;
     if (ceiling) out['redis_ceiling_commands'] = ceiling.commands;
     return out;
@@ -628,7 +636,15 @@ async function checkFlashEnd(admin: Redis, stockInitial: number, result: DriverR
   const oversold = Math.max(0, n - stockInitial, -left);
   const bought = result.total.succeed;
   const conservation = left >= 0 && left + n === stockInitial && n === orderSet && (result.total.errors === 0 ? n === bought : n >= bought);
-  return { ok: conservation && oversold === 0, stock_initial: stockInitial, stock_left: left, orders: n, order_set: orderSet, oversold, conservation_ok: conservation };
+  return {
+    ok: conservation && oversold === 0,
+    stock_initial: stockInitial,
+    stock_left: left,
+    orders: n,
+    order_set: orderSet,
+    oversold,
+    conservation_ok: conservation,
+  };
 }
 
 /** Replaces the block between the results markers in bench/README.md with `table`. */

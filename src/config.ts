@@ -162,7 +162,6 @@ export function loadConfig(env: Source = process.env, argv: readonly string[] = 
 }
 
 function buildConfig(src: Source): Config {
-
   const prefix = src['STORE_REDIS_PREFIX']?.trim() || 'dtm';
   if (!/^[A-Za-z0-9_.:-]{1,32}$/.test(prefix)) {
     throw new ConfigError(

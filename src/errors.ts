@@ -3,16 +3,7 @@
  * a DtmError into DTM's body shape `{"dtm_result": …, "message": …}`.
  */
 
-export type ErrorCode =
-  | 'FAILURE'
-  | 'ONGOING'
-  | 'BAD_REQUEST'
-  | 'NOT_FOUND'
-  | 'TOO_LARGE'
-  | 'INTERNAL'
-  | 'STORE_CONTRACT'
-  | 'STORE_UNAVAILABLE'
-  | 'OVERLOADED';
+export type ErrorCode = 'FAILURE' | 'ONGOING' | 'BAD_REQUEST' | 'NOT_FOUND' | 'TOO_LARGE' | 'INTERNAL' | 'STORE_CONTRACT' | 'STORE_UNAVAILABLE' | 'OVERLOADED';
 
 export class DtmError extends Error {
   constructor(

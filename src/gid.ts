@@ -31,6 +31,8 @@ export function sanitizeGid(raw: unknown): string {
 /** @throws BadRequestError unless `gid` is 1-128 printable ASCII characters without spaces. */
 export function assertGid(gid: string): void {
   if (gid.length === 0 || gid.length > MAX_GID_LENGTH || !GID_PATTERN.test(gid)) {
-    throw new BadRequestError(`[DTM_BAD_GID] gid must be 1-${MAX_GID_LENGTH} printable ASCII characters without spaces, got ${JSON.stringify(gid.slice(0, 140))}`);
+    throw new BadRequestError(
+      `[DTM_BAD_GID] gid must be 1-${MAX_GID_LENGTH} printable ASCII characters without spaces, got ${JSON.stringify(gid.slice(0, 140))}`,
+    );
   }
 }

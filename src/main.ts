@@ -67,7 +67,10 @@ async function main(): Promise<void> {
       const dir = resolve(process.env['DTM_DATA_DIR'] ?? '.data/redis');
       embedded = await startEmbeddedRedis({ dir });
       redisUrl = embedded.url;
-      log.warn({ redis: redisUrl, dir }, 'no Redis configured and none on 127.0.0.1:6379: started a private redis-server child (development default; set STORE_HOST or REDIS_URL in production)');
+      log.warn(
+        { redis: redisUrl, dir },
+        'no Redis configured and none on 127.0.0.1:6379: started a private redis-server child (development default; set STORE_HOST or REDIS_URL in production)',
+      );
     }
   }
   // Every process must bind the same port: with port 0, the primary picks one for all.

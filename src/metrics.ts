@@ -51,7 +51,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const transHandled = new Histogram({
     name: 'dtm_transaction_handled_duration',
-    help: 'Seconds from a transaction\'s creation to each of its processing rounds',
+    help: "Seconds from a transaction's creation to each of its processing rounds",
     labelNames: ['model'] as const,
     registers: [registry],
   });
@@ -95,7 +95,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const claims = new Counter({
     name: 'dtm_poller_claimed_total',
-    help: 'Due transactions claimed (leased) by this process\'s poller',
+    help: "Due transactions claimed (leased) by this process's poller",
     registers: [registry],
   });
   const leaseExpiries = new Counter({

@@ -18,7 +18,6 @@ export type BranchStatus = (typeof BranchStatus)[keyof typeof BranchStatus];
 export const TransType = { saga: 'saga', msg: 'msg', tcc: 'tcc', xa: 'xa', workflow: 'workflow' } as const;
 export type TransType = (typeof TransType)[keyof typeof TransType];
 
-
 export const Result = { SUCCESS: 'SUCCESS', FAILURE: 'FAILURE', ONGOING: 'ONGOING' } as const;
 
 /** One-character codes for branch statuses in the stored status string. */

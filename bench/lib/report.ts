@@ -49,7 +49,9 @@ const fmt = (x: number | null | undefined, digits = 0): string =>
 
 export function markdownTable(results: readonly BenchResult[], skipped: readonly WorkloadName[] = []): string {
   const lines: string[] = [];
-  lines.push('| workload | tx/s | p50 ms | p99 ms | p99.9 ms | errors | Redis RT/tx | Redis cmds/tx | Redis µs/tx | coord. µs/tx | Redis B/finished tx | end state | × Redis ceiling | CPU % coord / redis / stub / driver (machine idle) | target |');
+  lines.push(
+    '| workload | tx/s | p50 ms | p99 ms | p99.9 ms | errors | Redis RT/tx | Redis cmds/tx | Redis µs/tx | coord. µs/tx | Redis B/finished tx | end state | × Redis ceiling | CPU % coord / redis / stub / driver (machine idle) | target |',
+  );
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|');
   for (const r of results) {
     const w = WORKLOADS[r.workload as WorkloadName];

@@ -55,7 +55,7 @@ export function isOngoing(err: unknown): err is OngoingError {
 /** A short text for an error of any kind, used as `rollback_reason` and in recorded progress. */
 export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
-  return typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
 }
 
 function messageOf(status: number, body: string): string {

@@ -10,7 +10,20 @@
  * and the XA resource-manager side (`xa-rm`).
  */
 export { DtmClientError, FailureError, OngoingError, branchResponseError, dtmResponseError, errorText, isFailure, isOngoing } from './errors.js';
-export { callBranchUrl, callDtm, closeDtmHttp, configureDtmHttp, encodePayload, genGid, httpCall, newGid, type DtmCall, type DtmHttpConfig, type HttpCall, type HttpReply } from './http.js';
+export {
+  callBranchUrl,
+  callDtm,
+  closeDtmHttp,
+  configureDtmHttp,
+  encodePayload,
+  genGid,
+  httpCall,
+  newGid,
+  type DtmCall,
+  type DtmHttpConfig,
+  type HttpCall,
+  type HttpReply,
+} from './http.js';
 export { TransOptionsBuilder, type TransOptions } from './options.js';
 export { createBranchIdGen, type BranchIdGen } from './branch-id.js';
 export { Saga, type SagaStep } from './saga.js';

@@ -118,7 +118,14 @@ interface Phase2Item {
 const toBuffer = (v: WorkflowResult): Buffer => (v === undefined ? Buffer.alloc(0) : typeof v === 'string' ? Buffer.from(v) : Buffer.from(v));
 
 /** Narrows `prepareWorkflow`'s answer to what the workflow needs. */
-function readPrepared(reply: Record<string, unknown>): { status: string; result: string; rollbackReason: string; transType: string; input: Buffer | undefined; progress: Map<string, StepRecord> } {
+function readPrepared(reply: Record<string, unknown>): {
+  status: string;
+  result: string;
+  rollbackReason: string;
+  transType: string;
+  input: Buffer | undefined;
+  progress: Map<string, StepRecord>;
+} {
   const trans = reply['transaction'];
   if (trans === null || typeof trans !== 'object') throw new DtmClientError(`prepareWorkflow: no transaction in the answer`);
   const t = trans as Record<string, unknown>;
@@ -258,7 +265,8 @@ export function createWorkflowRegistry(): WorkflowRegistry {
       try {
         await item.fn(createBranchBarrier({ transType: 'workflow', gid, branchId: item.branchId, op: item.op }));
       } catch (err) {
-        if (isFailure(err)) throw new DtmClientError(`should not return FailureError in phase2 (${item.op} of branch ${item.branchId}): ${errorText(err)}`, { cause: err });
+        if (isFailure(err))
+          throw new DtmClientError(`should not return FailureError in phase2 (${item.op} of branch ${item.branchId}): ${errorText(err)}`, { cause: err });
         throw err;
       }
       await record(item.branchId, item.op, 'succeed', Buffer.alloc(0));
@@ -290,9 +298,11 @@ export function createWorkflowRegistry(): WorkflowRegistry {
       const get = (k: string): string => (query instanceof URLSearchParams ? query.get(k) : query[k]) ?? '';
       const name = get('op');
       const gid = get('gid');
-      if (name === '' || gid === '') return Promise.reject(new DtmClientError(`the resume call needs op (the workflow name) and gid; got op '${name}', gid '${gid}'`));
+      if (name === '' || gid === '')
+        return Promise.reject(new DtmClientError(`the resume call needs op (the workflow name) and gid; got op '${name}', gid '${gid}'`));
       const dtm = server ?? registered.get(name)?.options.dtm;
-      if (dtm === undefined) return Promise.reject(new DtmClientError(`no coordinator for workflow '${name}': register it with options.dtm or pass the server`));
+      if (dtm === undefined)
+        return Promise.reject(new DtmClientError(`no coordinator for workflow '${name}': register it with options.dtm or pass the server`));
       return run(dtm, name, gid, body === undefined ? undefined : Buffer.from(body));
     },
   };
@@ -314,6 +324,10 @@ export function executeWorkflow(server: string, name: string, gid: string, input
  * Serves the coordinator's resume call (`op` = workflow name, `gid`) from the default registry;
  * answer it with `resultToHttp`. See {@link WorkflowRegistry.resume}.
  */
-export function workflowResumeHandler(query: URLSearchParams | Readonly<Record<string, string | undefined>>, body?: string | Uint8Array, server?: string): Promise<Buffer> {
+export function workflowResumeHandler(
+  query: URLSearchParams | Readonly<Record<string, string | undefined>>,
+  body?: string | Uint8Array,
+  server?: string,
+): Promise<Buffer> {
   return defaultRegistry.resume(query, body, server);
 }

@@ -137,7 +137,10 @@ async function postgresReason(db: Client, table: string, b: XaBranch): Promise<u
  */
 function assertCommitted(b: XaBranch, reason: unknown, cause: unknown): void {
   if (reason === 'action') return;
-  throw new Error(`[DTM_XA] cannot commit ${xaId(b)}: the database does not know it and its action is ${reason === undefined ? 'not recorded' : `recorded as ${String(reason)}`}`, { cause });
+  throw new Error(
+    `[DTM_XA] cannot commit ${xaId(b)}: the database does not know it and its action is ${reason === undefined ? 'not recorded' : `recorded as ${String(reason)}`}`,
+    { cause },
+  );
 }
 
 function isMysqlPool(db: MysqlPool | PoolConnection | Connection): db is MysqlPool {

@@ -301,6 +301,7 @@ function intParam(q: URLSearchParams, name: string, dflt: number, min: number, m
   const raw = q.get(name);
   if (raw === null || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new BadRequestError(`[DTM_BAD_PARAM] ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new BadRequestError(`[DTM_BAD_PARAM] ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   return n;
 }

@@ -95,7 +95,15 @@ export function createRegisterApi(deps: RegisterApiDeps): Record<string, Handler
       const interval = baseInterval(body.req.options, config);
       const now = clock.now();
       const created = await store.createTrans(
-        { gid: body.gid, trans_type: body.trans_type, status: 'prepared', req: body.req, branches: [], next_cron_interval: interval, next_cron_time: now + interval * 1000 },
+        {
+          gid: body.gid,
+          trans_type: body.trans_type,
+          status: 'prepared',
+          req: body.req,
+          branches: [],
+          next_cron_interval: interval,
+          next_cron_time: now + interval * 1000,
+        },
         'prepare',
       );
       // New or not, answer with the stored record and its recorded progress.

@@ -58,7 +58,10 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
     if (state.aborted) return;
     const body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
     res.cork(() => {
-      res.writeStatus(statusLine(r.status)).writeHeader('content-type', typeof r.body === 'string' ? TEXT_TYPE : JSON_TYPE).end(body);
+      res
+        .writeStatus(statusLine(r.status))
+        .writeHeader('content-type', typeof r.body === 'string' ? TEXT_TYPE : JSON_TYPE)
+        .end(body);
     });
   }
 

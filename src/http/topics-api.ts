@@ -30,7 +30,8 @@ function limitParam(q: URLSearchParams, dflt: number, max: number): number {
   const raw = q.get('limit');
   if (raw === null || raw === '') return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new BadRequestError(`[DTM_BAD_PARAM] limit must be an integer from 1 to ${max}, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new BadRequestError(`[DTM_BAD_PARAM] limit must be an integer from 1 to ${max}, got ${JSON.stringify(raw)}`);
   return n;
 }
 

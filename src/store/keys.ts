@@ -48,7 +48,8 @@ export interface Keys {
 /** Builds the key speller for a prefix and a power-of-two bucket count. */
 export function createKeys(prefix: string, buckets: number): Keys {
   if (/[{}]/.test(prefix)) throw new Error(`prefix must not contain braces: ${prefix}`);
-  if (!Number.isInteger(buckets) || buckets < 1 || buckets > 16384 || (buckets & (buckets - 1)) !== 0) throw new Error(`bucket count must be a power of two from 1 to 16384: ${buckets}`);
+  if (!Number.isInteger(buckets) || buckets < 1 || buckets > 16384 || (buckets & (buckets - 1)) !== 0)
+    throw new Error(`bucket count must be a power of two from 1 to 16384: ${buckets}`);
   const mask = buckets - 1;
   const tags = Array.from({ length: buckets }, (_, b) => `{${prefix}:${b}}`);
   const tag = (bucket: number): string => tags[bucket] ?? `{${prefix}:${bucket}}`;

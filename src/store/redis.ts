@@ -36,7 +36,11 @@ export function createRedis(config: Config, url?: string): RedisClient {
         const [host, port] = n.split(':');
         return { host: host!, port: Number(port) };
       }),
-      { redisOptions: { ...common, ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}) }, enableAutoPipelining: common.enableAutoPipelining, lazyConnect: true },
+      {
+        redisOptions: { ...common, ...(config.redisPassword !== undefined ? { password: config.redisPassword } : {}) },
+        enableAutoPipelining: common.enableAutoPipelining,
+        lazyConnect: true,
+      },
     );
   } else {
     const target = url ?? config.redisUrl ?? 'redis://127.0.0.1:6379';
@@ -61,13 +65,20 @@ export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): 
     throw new Error(`Redis ${version?.[1] ?? '?'}.${version?.[2] ?? '?'} is too old: script shebangs need Redis 7.0 or newer`);
   }
   try {
-    const policy = (await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy') : client.config('GET', 'maxmemory-policy'))) as string[];
+    const policy = (await (client instanceof Cluster
+      ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy')
+      : client.config('GET', 'maxmemory-policy'))) as string[];
     if (policy[1] !== 'noeviction') {
       log.warn({ policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
     }
-    const listpack = (await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'hash-max-listpack-value') : client.config('GET', 'hash-max-listpack-value'))) as string[];
+    const listpack = (await (client instanceof Cluster
+      ? client.nodes('master')[0]!.config('GET', 'hash-max-listpack-value')
+      : client.config('GET', 'hash-max-listpack-value'))) as string[];
     if (Number(listpack[1]) < 256) {
-      log.warn({ value: listpack[1] }, 'Redis hash-max-listpack-value is below 256: transactions with real branch URLs will take 2-3x the memory (see redis.conf)');
+      log.warn(
+        { value: listpack[1] },
+        'Redis hash-max-listpack-value is below 256: transactions with real branch URLs will take 2-3x the memory (see redis.conf)',
+      );
     }
   } catch {
     // CONFIG may be disabled on managed Redis; the warning is best effort.

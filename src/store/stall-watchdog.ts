@@ -56,27 +56,30 @@ export function watchForStalls(redis: Redis, timeoutMs: number): void {
   const sent: HeadWatch = { head: undefined, since: 0 };
   const queued: HeadWatch = { head: undefined, since: 0 };
   const resend: HeadWatch = { head: undefined, since: 0 };
-  const timer = setInterval(() => {
-    // Monotonic: a wall-clock step must neither fake a stall nor hide one.
-    const now = performance.now();
-    if (stalled(sent, internals.commandQueue.peekFront(), now, timeoutMs)) {
-      sent.head = undefined;
-      internals.flushQueue(new Error(`Redis did not answer within ${timeoutMs} ms`), { offlineQueue: false, commandQueue: true });
-      internals.stream?.destroy();
-    }
-    if (stalled(queued, internals.offlineQueue.peekFront(), now, timeoutMs)) {
-      queued.head = undefined;
-      internals.flushQueue(new Error(`Redis was unreachable for ${timeoutMs} ms`), { offlineQueue: true, commandQueue: false });
-    }
-    // In flight when the connection dropped, waiting for a ready connection to be resent (e.g.
-    // while a restarted Redis loads its data): no flushQueue reaches them.
-    const previous = internals.prevCommandQueue;
-    if (previous && stalled(resend, previous.peekFront(), now, timeoutMs)) {
-      resend.head = undefined;
-      const err = new Error(`Redis did not answer within ${timeoutMs} ms (connection lost)`);
-      for (let item = previous.shift(); item !== undefined; item = previous.shift()) item.command.reject(err);
-    }
-  }, Math.max(10, Math.floor(timeoutMs / 5)));
+  const timer = setInterval(
+    () => {
+      // Monotonic: a wall-clock step must neither fake a stall nor hide one.
+      const now = performance.now();
+      if (stalled(sent, internals.commandQueue.peekFront(), now, timeoutMs)) {
+        sent.head = undefined;
+        internals.flushQueue(new Error(`Redis did not answer within ${timeoutMs} ms`), { offlineQueue: false, commandQueue: true });
+        internals.stream?.destroy();
+      }
+      if (stalled(queued, internals.offlineQueue.peekFront(), now, timeoutMs)) {
+        queued.head = undefined;
+        internals.flushQueue(new Error(`Redis was unreachable for ${timeoutMs} ms`), { offlineQueue: true, commandQueue: false });
+      }
+      // In flight when the connection dropped, waiting for a ready connection to be resent (e.g.
+      // while a restarted Redis loads its data): no flushQueue reaches them.
+      const previous = internals.prevCommandQueue;
+      if (previous && stalled(resend, previous.peekFront(), now, timeoutMs)) {
+        resend.head = undefined;
+        const err = new Error(`Redis did not answer within ${timeoutMs} ms (connection lost)`);
+        for (let item = previous.shift(); item !== undefined; item = previous.shift()) item.command.reject(err);
+      }
+    },
+    Math.max(10, Math.floor(timeoutMs / 5)),
+  );
   timer.unref();
   redis.once('end', () => clearInterval(timer));
 }

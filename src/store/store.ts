@@ -110,7 +110,6 @@ export interface StoreOptions {
 
 /** Builds the store over a connected client whose scripts are defined. */
 export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: StoreOptions): Store {
-
   const run = createScriptRunner(redis, opts.observe, 'buffers');
 
   function cas(name: ScriptName, split: { tag: ReplyTag; rest: unknown[] }): CasOutcome {
@@ -299,7 +298,8 @@ function encodeCursor(c: ListCursor): string {
 function decodeCursor(position: string, buckets: number): ListCursor {
   if (position === '') return { bucket: 0 };
   const m = /^(\d+)(?::(\d+):(.*))?$/.exec(position);
-  if (m === null || Number(m[1]) >= buckets) throw new BadRequestError(`[DTM_BAD_POSITION] position ${JSON.stringify(position)} is not one this server returned`);
+  if (m === null || Number(m[1]) >= buckets)
+    throw new BadRequestError(`[DTM_BAD_POSITION] position ${JSON.stringify(position)} is not one this server returned`);
   return m[2] === undefined ? { bucket: Number(m[1]) } : { bucket: Number(m[1]), score: Number(m[2]), gid: m[3]! };
 }
 

@@ -148,5 +148,7 @@ export function callBranch(dispatcher: Dispatcher, req: BranchRequest): Promise<
 export function branchError(url: string, o: BranchOutcome): DtmError {
   if (o.result === 'ONGOING') return new OngoingError(`url:${url} ONGOING`);
   const detail = o.result === 'FAILURE' ? `${o.detail}. FAILURE` : o.detail;
-  return new InternalError(`http/grpc result should be specified as in:\nhttps://dtm.pub/summary/arch.html#http\nunkown result will be retried: ${detail} (url:${url})`);
+  return new InternalError(
+    `http/grpc result should be specified as in:\nhttps://dtm.pub/summary/arch.html#http\nunkown result will be retried: ${detail} (url:${url})`,
+  );
 }

@@ -32,7 +32,8 @@ export function parseSagaLayout(customData: string, steps: number): SagaLayout {
     if (typeof obj.orders !== 'object' || Array.isArray(obj.orders)) throw new BadRequestError('[DTM_BAD_ORDERS] orders must be an object of step → [steps]');
     for (const [k, v] of Object.entries(obj.orders as Record<string, unknown>)) {
       const step = Number(k);
-      if (!Number.isInteger(step) || step < 0 || step >= steps) throw new BadRequestError(`[DTM_BAD_ORDERS] orders key ${k} is not a step index below ${steps}`);
+      if (!Number.isInteger(step) || step < 0 || step >= steps)
+        throw new BadRequestError(`[DTM_BAD_ORDERS] orders key ${k} is not a step index below ${steps}`);
       if (!Array.isArray(v) || !v.every((p) => Number.isInteger(p) && (p as number) >= 0 && (p as number) < steps && p !== step)) {
         throw new BadRequestError(`[DTM_BAD_ORDERS] orders[${k}] must list other step indexes below ${steps}`);
       }
@@ -76,7 +77,10 @@ export async function processSaga(round: Round): Promise<void> {
         for (let s = 0; s < steps; s++) {
           if (status(act(s)) === 'prepared' && !started.has(s) && !inflight.has(s) && shouldRun(s)) {
             started.add(s);
-            inflight.set(s, round.callBranch(act(s)).then((o) => ({ s, o })));
+            inflight.set(
+              s,
+              round.callBranch(act(s)).then((o) => ({ s, o })),
+            );
           }
         }
       }
@@ -131,7 +135,10 @@ export async function processSaga(round: Round): Promise<void> {
       for (let s = steps - 1; s >= 0; s--) {
         if (!tried.has(s) && !inflight.has(s) && shouldRollback(s)) {
           tried.add(s);
-          inflight.set(s, round.callBranch(comp(s)).then((o) => ({ s, ok: o.result === 'SUCCESS' })));
+          inflight.set(
+            s,
+            round.callBranch(comp(s)).then((o) => ({ s, ok: o.result === 'SUCCESS' })),
+          );
         }
       }
     }

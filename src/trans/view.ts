@@ -7,7 +7,10 @@ export function formatTime(ms: number | undefined): string | null {
   const d = new Date(ms);
   const offsetMin = -d.getTimezoneOffset();
   if (offsetMin === 0) return d.toISOString().replace('.000Z', 'Z');
-  const local = new Date(ms + offsetMin * 60_000).toISOString().slice(0, -1).replace(/\.000$/, '');
+  const local = new Date(ms + offsetMin * 60_000)
+    .toISOString()
+    .slice(0, -1)
+    .replace(/\.000$/, '');
   const sign = offsetMin > 0 ? '+' : '-';
   const abs = Math.abs(offsetMin);
   return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;

@@ -25,7 +25,8 @@ export function parseWorkflowData(customData: string): WorkflowData {
   }
   const o = raw as { name?: unknown; data?: unknown };
   if (typeof o.name !== 'string' || o.name === '') throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] workflow custom_data needs a "name"');
-  if (o.data !== undefined && o.data !== null && typeof o.data !== 'string') throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] workflow custom_data "data" must be base64 text');
+  if (o.data !== undefined && o.data !== null && typeof o.data !== 'string')
+    throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] workflow custom_data "data" must be base64 text');
   return { name: o.name, input: Buffer.from(typeof o.data === 'string' ? o.data : '', 'base64').toString('utf8') };
 }
 

@@ -50,15 +50,20 @@ async function rows(gid: string): Promise<string[]> {
 }
 
 const bb = (gid: string, op: string, transType = 'tcc', branchId = '01'): BranchBarrier => createBranchBarrier({ transType, gid, branchId, op });
-const add = (id: number, amount: number) => async (conn: mysql.Connection): Promise<void> => {
-  await conn.query('update account set balance = balance + ? where id = ?', [amount, id]);
-};
+const add =
+  (id: number, amount: number) =>
+  async (conn: mysql.Connection): Promise<void> => {
+    await conn.query('update account set balance = balance + ? where id = ?', [amount, id]);
+  };
 
-t.test('the DDL is DTM\'s: its columns and UNIQUE(gid, branch_id, op, barrier_id)', async (t) => {
+t.test("the DDL is DTM's: its columns and UNIQUE(gid, branch_id, op, barrier_id)", async (t) => {
   t.match(MYSQL_BARRIER_DDL, /create database if not exists dtm_barrier/, 'default DDL creates the dtm_barrier database');
   t.match(MYSQL_BARRIER_DDL, /create table if not exists dtm_barrier\.barrier\(/, 'and the dtm_barrier.barrier table');
   t.throws(() => mysqlBarrierDdl('x; drop table y'), /bad barrier table name/, 'table names are plain identifiers only');
-  const [cols] = await pool.query<RowDataPacket[]>('select column_name as c from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position', [DB, 'barrier']);
+  const [cols] = await pool.query<RowDataPacket[]>(
+    'select column_name as c from information_schema.columns where table_schema = ? and table_name = ? order by ordinal_position',
+    [DB, 'barrier'],
+  );
   t.strictSame(
     cols.map((c) => c['c']),
     ['id', 'trans_type', 'gid', 'branch_id', 'op', 'barrier_id', 'reason', 'create_time', 'update_time'],
@@ -68,7 +73,11 @@ t.test('the DDL is DTM\'s: its columns and UNIQUE(gid, branch_id, op, barrier_id
     'select column_name as c from information_schema.statistics where table_schema = ? and table_name = ? and non_unique = 0 and index_name <> ? order by seq_in_index',
     [DB, 'barrier', 'PRIMARY'],
   );
-  t.strictSame(idx.map((c) => c['c']), ['gid', 'branch_id', 'op', 'barrier_id'], 'the unique key');
+  t.strictSame(
+    idx.map((c) => c['c']),
+    ['gid', 'branch_id', 'op', 'barrier_id'],
+    'the unique key',
+  );
   await createBarrierTable(pool, 'mysql', { table: TABLE });
   t.pass('createBarrierTable is idempotent');
 });
@@ -111,10 +120,15 @@ t.test('saga: compensate before action is a null compensation; workflow rollback
 t.test('a business error rolls back the barrier rows too, so a retry runs the business', async (t) => {
   const { gid, id } = await account();
   await t.rejects(
-    callMysql(bb(gid, 'action', 'saga'), pool, async (conn) => {
-      await add(id, -30)(conn);
-      throw new Error('boom');
-    }, { table: TABLE }),
+    callMysql(
+      bb(gid, 'action', 'saga'),
+      pool,
+      async (conn) => {
+        await add(id, -30)(conn);
+        throw new Error('boom');
+      },
+      { table: TABLE },
+    ),
     { message: 'boom' },
     'the business error is rethrown',
   );
@@ -173,12 +187,17 @@ t.test('msg QueryPrepared waits for an open local transaction and answers from i
     const gate = new Promise<void>((r) => (release = r));
     let entered!: () => void;
     const inBusiness = new Promise<void>((r) => (entered = r));
-    const business = callMysql(msgBarrier(gid), pool, async (conn) => {
-      await add(id, -1)(conn);
-      entered();
-      await gate;
-      if (outcome === 'rollback') throw new Error('business failed');
-    }, { table: TABLE }).catch((e: unknown) => e);
+    const business = callMysql(
+      msgBarrier(gid),
+      pool,
+      async (conn) => {
+        await add(id, -1)(conn);
+        entered();
+        await gate;
+        if (outcome === 'rollback') throw new Error('business failed');
+      },
+      { table: TABLE },
+    ).catch((e: unknown) => e);
     await inBusiness;
     let answered = false;
     const query = mysqlQueryPrepared({ transType: 'msg', gid, branchId: '00', op: 'msg' }, pool, { table: TABLE }).then(

@@ -53,21 +53,29 @@ async function rows(gid: string): Promise<string[]> {
 }
 
 const bb = (gid: string, op: string, transType = 'tcc', branchId = '01'): BranchBarrier => createBranchBarrier({ transType, gid, branchId, op });
-const add = (id: number, amount: number) => async (client: pg.PoolClient | pg.Client): Promise<void> => {
-  await client.query('update account set balance = balance + $1 where id = $2', [amount, id]);
-};
+const add =
+  (id: number, amount: number) =>
+  async (client: pg.PoolClient | pg.Client): Promise<void> => {
+    await client.query('update account set balance = balance + $1 where id = $2', [amount, id]);
+  };
 
 t.test("the DDL is DTM's: its columns and the uniq_barrier constraint", async (t) => {
   t.match(POSTGRES_BARRIER_DDL, /create schema if not exists dtm_barrier/, 'default DDL creates the dtm_barrier schema');
   t.match(POSTGRES_BARRIER_DDL, /CONSTRAINT uniq_barrier unique\(gid, branch_id, op, barrier_id\)/, 'with the uniq_barrier constraint');
-  const cols = await pool.query<{ c: string }>("select column_name as c from information_schema.columns where table_schema = 'dtm_barrier' and table_name = 'barrier' order by ordinal_position");
+  const cols = await pool.query<{ c: string }>(
+    "select column_name as c from information_schema.columns where table_schema = 'dtm_barrier' and table_name = 'barrier' order by ordinal_position",
+  );
   t.strictSame(
     cols.rows.map((c) => c.c),
     ['id', 'trans_type', 'gid', 'branch_id', 'op', 'barrier_id', 'reason', 'create_time', 'update_time'],
     'columns',
   );
   const con = await pool.query<{ def: string }>("select pg_get_constraintdef(oid) as def from pg_constraint where conname = 'uniq_barrier'");
-  t.strictSame(con.rows.map((r) => r.def), ['UNIQUE (gid, branch_id, op, barrier_id)'], 'uniq_barrier');
+  t.strictSame(
+    con.rows.map((r) => r.def),
+    ['UNIQUE (gid, branch_id, op, barrier_id)'],
+    'uniq_barrier',
+  );
   await createBarrierTable(pool, 'postgres');
   t.pass('createBarrierTable is idempotent');
 });

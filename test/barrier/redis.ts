@@ -7,7 +7,14 @@ import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { createBranchBarrier, msgBarrier, type BranchBarrier } from '../../src/client/barrier/branch-barrier.js';
-import { clientLuaDir, defineBarrierScripts, redisBarrierKey, redisCheckAdjustAmount, redisQueryPrepared, REDIS_BARRIER_SCRIPTS } from '../../src/client/barrier/redis.js';
+import {
+  clientLuaDir,
+  defineBarrierScripts,
+  redisBarrierKey,
+  redisCheckAdjustAmount,
+  redisQueryPrepared,
+  REDIS_BARRIER_SCRIPTS,
+} from '../../src/client/barrier/redis.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
 
 let server: TestRedis;
@@ -36,7 +43,10 @@ const bb = (gid: string, op: string, transType = 'tcc', branchId = '01'): Branch
 const stockOf = async (key: string): Promise<number> => Number(await redis.get(key));
 
 t.test('the scripts follow the Lua conventions: shebang, header naming their keys and argv', async (t) => {
-  const files = readdirSync(clientLuaDir()).filter((f) => f.endsWith('.lua')).map((f) => f.slice(0, -4)).sort();
+  const files = readdirSync(clientLuaDir())
+    .filter((f) => f.endsWith('.lua'))
+    .map((f) => f.slice(0, -4))
+    .sort();
   t.strictSame(files, REDIS_BARRIER_SCRIPTS.map((s) => s.name).sort(), 'lua/client/*.lua are the registered scripts');
   for (const s of REDIS_BARRIER_SCRIPTS) {
     const src = readFileSync(`${clientLuaDir()}${s.name}.lua`, 'utf8');
@@ -44,7 +54,11 @@ t.test('the scripts follow the Lua conventions: shebang, header naming their key
     t.equal(lines[0], '#!lua', `${s.name}: shebang`);
     t.match(lines[1], new RegExp(`^--\\[\\[ ${s.name}: `), `${s.name}: the header title is the script name`);
     const header = src.slice(0, src.indexOf(']]'));
-    t.strictSame([...header.matchAll(/KEYS\[(\d+)\]\s+(\w+)/g)].map((m) => m[2]), [...s.keys], `${s.name}: header keys = registry keys`);
+    t.strictSame(
+      [...header.matchAll(/KEYS\[(\d+)\]\s+(\w+)/g)].map((m) => m[2]),
+      [...s.keys],
+      `${s.name}: header keys = registry keys`,
+    );
     t.ok((await redis.script('LOAD', src)) as string, `${s.name}: loads`);
   }
 });
@@ -150,9 +164,7 @@ t.test('cluster-safe keys: a gid and a stock key with the same hash tag map ever
 
 t.test('concurrent buyers never take more than the stock', async (t) => {
   const { key } = await fresh(7);
-  const results = await Promise.allSettled(
-    Array.from({ length: 50 }, (_, i) => redisCheckAdjustAmount(redis, msgBarrier(`{t${n}}-buyer-${i}`), key, -1, 60)),
-  );
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => redisCheckAdjustAmount(redis, msgBarrier(`{t${n}}-buyer-${i}`), key, -1, 60)));
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 7, '7 deductions');
   t.equal(results.filter((r) => r.status === 'rejected' && (r.reason as Error).name === 'FailureError').length, 43, '43 failures');
   t.equal(await stockOf(key), 0, 'stock 0, never below');

@@ -49,10 +49,20 @@ async function startPrivatePostgres(): Promise<PrivatePg | string> {
     execFileSync(root ? 'runuser' : cmd, root ? ['-u', 'postgres', '--', cmd, ...args] : args, { stdio: 'pipe', timeout: 60_000 });
   };
   try {
-    if (root) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
+    if (root)
+      chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString().trim()), Number(execFileSync('id', ['-g', 'postgres']).toString().trim()));
     run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
     const port = await freePort();
-    run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=10 -c fsync=off`, 'start']);
+    run(join(bin, 'pg_ctl'), [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_prepared_transactions=10 -c fsync=off`,
+      'start',
+    ]);
     let stopped = false;
     return {
       url: `postgres://postgres@127.0.0.1:${port}`,
@@ -126,15 +136,19 @@ function startRm(): Promise<void> {
         () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"dtm_result":"SUCCESS"}'),
         (err: Error) => {
           const failure = err.name === 'FailureError';
-          res.writeHead(failure ? 409 : 500, { 'content-type': 'application/json' }).end(JSON.stringify({ dtm_result: failure ? 'FAILURE' : undefined, message: err.message }));
+          res
+            .writeHead(failure ? 409 : 500, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ dtm_result: failure ? 'FAILURE' : undefined, message: err.message }));
         },
       );
     });
   });
-  return new Promise((r) => rm.listen(0, '127.0.0.1', () => {
-    rmUrl = `http://127.0.0.1:${(rm.address() as AddressInfo).port}`;
-    r();
-  }));
+  return new Promise((r) =>
+    rm.listen(0, '127.0.0.1', () => {
+      rmUrl = `http://127.0.0.1:${(rm.address() as AddressInfo).port}`;
+      r();
+    }),
+  );
 }
 
 t.before(async () => {
@@ -215,7 +229,10 @@ async function balances(db: Db, ids: number[]): Promise<number[]> {
 
 async function barrierRows(db: Db, gid: string): Promise<string[]> {
   const sql = `select branch_id, op, barrier_id, reason from ${db === 'mysql' ? MY_TABLE : 'dtm_barrier.barrier'} where gid = ${db === 'mysql' ? '?' : '$1'} order by branch_id, id`;
-  const rows = db === 'mysql' ? ((await my.query<RowDataPacket[]>(sql, [gid]))[0] as Record<string, string>[]) : (await pgPool!.query<Record<string, string>>(sql, [gid])).rows;
+  const rows =
+    db === 'mysql'
+      ? ((await my.query<RowDataPacket[]>(sql, [gid]))[0] as Record<string, string>[])
+      : (await pgPool!.query<Record<string, string>>(sql, [gid])).rows;
   return rows.map((r) => `${r['branch_id']}/${r['op']}/${r['barrier_id']}/${r['reason']}`);
 }
 
@@ -248,7 +265,11 @@ for (const db of ['mysql', 'pg'] as const) {
     t.strictSame(await balances(db, [a!, b!]), [100, 100], 'nothing visible before phase 2');
     t.strictSame(await dtm.post('submit', { gid, trans_type: 'xa', wait_result: true }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'submit');
     const q = await dtm.waitStatus(gid, 'succeed');
-    t.strictSame(q.branches.map((x: { op: string; status: string }) => `${x.op}:${x.status}`), ['rollback:prepared', 'commit:succeed', 'rollback:prepared', 'commit:succeed'], 'DTM branch statuses');
+    t.strictSame(
+      q.branches.map((x: { op: string; status: string }) => `${x.op}:${x.status}`),
+      ['rollback:prepared', 'commit:succeed', 'rollback:prepared', 'commit:succeed'],
+      'DTM branch statuses',
+    );
     t.strictSame(await balances(db, [a!, b!]), [70, 130], 'committed');
     t.equal(await prepared(db, gid), 0, 'no prepared XA left');
     t.strictSame(await barrierRows(db, gid), ['01/action/01/action', '02/action/01/action'], 'the action barrier rows committed with the branches');
@@ -267,7 +288,11 @@ for (const db of ['mysql', 'pg'] as const) {
     t.equal(await prepared(db, gid), 1, 'only branch 01 is prepared; 02 was rolled back locally');
     t.strictSame(await dtm.post('abort', { gid, trans_type: 'xa', wait_result: true }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'abort');
     const q = await dtm.waitStatus(gid, 'failed');
-    t.strictSame(q.branches.map((x: { op: string; status: string }) => `${x.op}:${x.status}`), ['rollback:succeed', 'commit:prepared'], 'only branch 01 registered, rolled back');
+    t.strictSame(
+      q.branches.map((x: { op: string; status: string }) => `${x.op}:${x.status}`),
+      ['rollback:succeed', 'commit:prepared'],
+      'only branch 01 registered, rolled back',
+    );
     t.strictSame(await balances(db, [a!, b!]), [100, 100], 'nothing applied');
     t.equal(await prepared(db, gid), 0, 'no prepared XA left');
     t.strictSame(await barrierRows(db, gid), ['01/action/01/rollback'], 'the rollback row of branch 01');

@@ -54,12 +54,20 @@ t.test('msg: delay and concurrent go on the wire; the coordinator holds the acti
 t.test('msg: addTopic delivers to every subscriber of the topic', async (t) => {
   const gid = gidOf(t.name);
   const topic = `topic-${gid}`;
-  for (const u of ['Sub1', 'Sub2']) t.equal((await s.dtm.get(`subscribe?topic=${topic}&url=${encodeURIComponent(`${s.busi.url}/${u}`)}`)).status, 200, `subscribe ${u}`);
+  for (const u of ['Sub1', 'Sub2'])
+    t.equal((await s.dtm.get(`subscribe?topic=${topic}&url=${encodeURIComponent(`${s.busi.url}/${u}`)}`)).status, 200, `subscribe ${u}`);
   const msg = new Msg(s.dtm.dtm, gid).addTopic(topic, { amount: 1 });
   t.match(msg.toBody(), { steps: [{ action: `topic://${topic}` }] }, 'the step names the topic');
   await msg.submit();
   await s.dtm.waitStatus(gid, 'succeed');
-  t.strictSame(s.busi.calls.map((c) => [c.path, c.query['branch_id']]).sort(), [['Sub1', '01-01'], ['Sub2', '01-02']], 'one call per subscriber');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.path, c.query['branch_id']]).sort(),
+    [
+      ['Sub1', '01-01'],
+      ['Sub2', '01-02'],
+    ],
+    'one call per subscriber',
+  );
 });
 
 t.test('msg doAndSubmit: business succeeds — prepare, business with the msg barrier, submit', async (t) => {
@@ -81,7 +89,11 @@ t.test('msg doAndSubmit: business succeeds — prepare, business with the msg ba
 t.test('msg doAndSubmit: business FAILURE — abort, the error is re-thrown, no check-back', async (t) => {
   const gid = gidOf(t.name);
   const err = new FailureError('no stock');
-  await t.rejects(newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(err)), err, 'the business error');
+  await t.rejects(
+    newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(err)),
+    err,
+    'the business error',
+  );
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'aborted → failed');
   t.equal(s.busi.calls.length, 0, 'neither the check-back nor an action was called');
 });
@@ -89,7 +101,11 @@ t.test('msg doAndSubmit: business FAILURE — abort, the error is re-thrown, no 
 t.test('msg doAndSubmit: transient business error, query_prepared says SUCCESS — submit', async (t) => {
   const gid = gidOf(t.name);
   const err = new Error('connection reset after commit');
-  await t.rejects(newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(err)), err, 'the business error is still returned');
+  await t.rejects(
+    newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(err)),
+    err,
+    'the business error is still returned',
+  );
   const [check] = s.busi.callsTo('QueryPrepared');
   t.match(check, { method: 'GET', query: { dtm: s.dtm.dtm, gid, branch_id: '00', trans_type: 'msg', op: 'msg' } }, 'the SDK asked query_prepared itself');
   await s.dtm.waitStatus(gid, 'succeed');
@@ -99,20 +115,32 @@ t.test('msg doAndSubmit: transient business error, query_prepared says SUCCESS �
 t.test('msg doAndSubmit: transient business error, query_prepared says FAILURE — abort', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('QueryPrepared', 'FAILURE');
-  await t.rejects(newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new Error('timeout'))), { message: 'timeout' }, 'the business error');
+  await t.rejects(
+    newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new Error('timeout'))),
+    { message: 'timeout' },
+    'the business error',
+  );
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'aborted → failed');
   t.equal(s.busi.callsTo('TransIn').length, 0, 'no action');
 });
 
-t.test('msg doAndSubmit: transient error and an unclear check — left prepared, the coordinator\'s check-back settles it', async (t) => {
+t.test("msg doAndSubmit: transient error and an unclear check — left prepared, the coordinator's check-back settles it", async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('QueryPrepared', 'ERROR');
-  await t.rejects(newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new Error('timeout'))), { message: 'timeout' }, 'the business error');
+  await t.rejects(
+    newMsg(gid).doAndSubmit(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new Error('timeout'))),
+    { message: 'timeout' },
+    'the business error',
+  );
   t.equal((await s.dtm.query(gid)).transaction.status, 'prepared', 'still prepared');
   s.dtm.clock.advance(36_000);
   await s.dtm.app.poller.tick();
   await s.dtm.waitStatus(gid, 'succeed');
-  t.strictSame(s.busi.callsTo('QueryPrepared').map((c) => c.query['dtm']), [s.dtm.dtm, undefined], 'asked by the SDK, then by the coordinator (no dtm param)');
+  t.strictSame(
+    s.busi.callsTo('QueryPrepared').map((c) => c.query['dtm']),
+    [s.dtm.dtm, undefined],
+    'asked by the SDK, then by the coordinator (no dtm param)',
+  );
 });
 
 t.test('msg doAndSubmitDB: the store barrier runner gets the msg barrier; its outcome drives submit', async (t) => {
@@ -124,7 +152,11 @@ t.test('msg doAndSubmitDB: the store barrier runner gets the msg barrier; its ou
   t.strictSame(ids, ['msg/gid/00/msg/01'], 'one barrier (msg, gid, 00, msg, 01)');
   await s.dtm.waitStatus(gid, 'succeed');
   const gid2 = gidOf(`${t.name} failure`);
-  await t.rejects(newMsg(gid2).doAndSubmitDB(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new FailureError('x'))), FailureError, 'FAILURE re-thrown');
+  await t.rejects(
+    newMsg(gid2).doAndSubmitDB(`${s.busi.url}/QueryPrepared`, () => Promise.reject(new FailureError('x'))),
+    FailureError,
+    'FAILURE re-thrown',
+  );
   t.equal((await s.dtm.query(gid2)).transaction.status, 'failed', 'aborted');
 });
 

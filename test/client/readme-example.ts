@@ -37,6 +37,10 @@ t.test('README flash sale: one unit of stock, two buyers → one order, stock 0,
   t.equal(await redis.get('{a}--stock-1'), '0', 'stock is 0, never below');
   // The check-back for the winner says "go"; for an unknown gid it records a rollback and says no.
   await redisQueryPrepared(redis, barrierFromQuery({ trans_type: 'msg', gid: gids[0]!, branch_id: '00', op: 'msg' }), 86400);
-  await t.rejects(redisQueryPrepared(redis, barrierFromQuery({ trans_type: 'msg', gid: '{a}-never', branch_id: '00', op: 'msg' }), 86400), { name: 'FailureError' }, 'an unknown gid is a FailureError');
+  await t.rejects(
+    redisQueryPrepared(redis, barrierFromQuery({ trans_type: 'msg', gid: '{a}-never', branch_id: '00', op: 'msg' }), 86400),
+    { name: 'FailureError' },
+    'an unknown gid is a FailureError',
+  );
   redis.disconnect();
 });

@@ -64,7 +64,7 @@ t.test('saga: rollback — action 2 FAILURE compensates 2 then 1; waitResult sub
   await t.rejects(saga.submit(), FailureError, 'a second submit of the failed saga is refused');
   const q = await s.dtm.query(gid);
   t.equal(q.transaction.status, 'failed', 'failed');
-  t.strictSame(statuses(q), ['succeed', 'succeed', 'succeed', 'failed'], 'DTM\'s statuses for an action-2 failure');
+  t.strictSame(statuses(q), ['succeed', 'succeed', 'succeed', 'failed'], "DTM's statuses for an action-2 failure");
   t.strictSame(
     s.busi.calls.map((c) => [c.path, c.query['op']]),
     [
@@ -73,7 +73,7 @@ t.test('saga: rollback — action 2 FAILURE compensates 2 then 1; waitResult sub
       ['TransInCompensate', 'compensate'],
       ['TransOutCompensate', 'compensate'],
     ],
-    'compensations in reverse order, the failed action\'s too',
+    "compensations in reverse order, the failed action's too",
   );
 });
 
@@ -116,7 +116,14 @@ t.test('saga: concurrent rollback — a failing step compensates only what ran',
   await t.rejects(saga.submit(), FailureError, 'submit reports the failure');
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'failed');
   t.equal(s.busi.callsTo('C').length, 0, 'C, which waited for B, never ran');
-  t.strictSame(s.busi.calls.filter((c) => c.query['op'] === 'compensate').map((c) => c.path).sort(), ['ACompensate', 'BCompensate'], 'A and B compensated');
+  t.strictSame(
+    s.busi.calls
+      .filter((c) => c.query['op'] === 'compensate')
+      .map((c) => c.path)
+      .sort(),
+    ['ACompensate', 'BCompensate'],
+    'A and B compensated',
+  );
 });
 
 t.test('gids: newGid asks the coordinator; genGid makes one locally in the same format', async (t) => {

@@ -24,7 +24,7 @@ t.test('tcc: success — register + try per branch, submit confirms in reverse o
     },
     { waitResult: true, branchHeaders: { 'x-h': 'v' } },
   );
-  t.equal(out, 200, 'the function\'s value is returned');
+  t.equal(out, 200, "the function's value is returned");
   t.strictSame(
     s.busi.calls.map((c) => [c.method, c.path, c.query, c.body, c.headers['x-h']]),
     [
@@ -56,19 +56,27 @@ t.test('tcc: cancel after a try FAILURE — abort with the reason, every registe
       { waitResult: true },
     ),
     { name: 'FailureError', status: 409, message: 'busi says no' },
-    'the try\'s FailureError is re-thrown',
+    "the try's FailureError is re-thrown",
   );
   t.notOk(reached, 'the function stopped at the failed try');
   const q = await s.dtm.query(gid);
-  t.match(q.transaction, { status: 'failed', rollback_reason: 'busi says no' }, 'failed with the try\'s message as rollback_reason');
+  t.match(q.transaction, { status: 'failed', rollback_reason: 'busi says no' }, "failed with the try's message as rollback_reason");
   t.strictSame(statuses(q), ['succeed', 'prepared', 'succeed', 'prepared'], 'both cancels ran');
-  t.strictSame(s.busi.calls.filter((c) => c.query['op'] === 'cancel').map((c) => c.path), ['TransInCancel', 'TransOutCancel'], 'cancel 02 then 01');
+  t.strictSame(
+    s.busi.calls.filter((c) => c.query['op'] === 'cancel').map((c) => c.path),
+    ['TransInCancel', 'TransOutCancel'],
+    'cancel 02 then 01',
+  );
 });
 
 t.test('tcc: an ONGOING try is an OngoingError and aborts too; a plain error in the function aborts', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransOutTry', 'ONGOING');
-  await t.rejects(tccGlobalTransaction(s.dtm.dtm, gid, (tcc) => tcc.callBranch({}, ...urls('TransOut')), { waitResult: true }), OngoingError, 'OngoingError');
+  await t.rejects(
+    tccGlobalTransaction(s.dtm.dtm, gid, (tcc) => tcc.callBranch({}, ...urls('TransOut')), { waitResult: true }),
+    OngoingError,
+    'OngoingError',
+  );
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'aborted');
   const gid2 = gidOf(`${t.name} plain`);
   await t.rejects(
@@ -77,7 +85,7 @@ t.test('tcc: an ONGOING try is an OngoingError and aborts too; a plain error in 
       throw new Error('app crashed');
     }),
     { message: 'app crashed' },
-    'the function\'s own error',
+    "the function's own error",
   );
   await s.dtm.waitStatus(gid2, 'failed');
   t.match((await s.dtm.query(gid2)).transaction, { rollback_reason: 'app crashed' }, 'the reason is the error message');
@@ -143,9 +151,14 @@ t.test('tcc: nested branches — a try calls sub-branches with ids under its own
 t.test('tcc: registering after the global left prepared is a FailureError', async (t) => {
   const gid = gidOf(t.name);
   let saved: Parameters<Parameters<typeof tccGlobalTransaction>[2]>[0] | undefined;
-  await tccGlobalTransaction(s.dtm.dtm, gid, async (tcc) => {
-    saved = tcc;
-  }, { waitResult: true });
+  await tccGlobalTransaction(
+    s.dtm.dtm,
+    gid,
+    async (tcc) => {
+      saved = tcc;
+    },
+    { waitResult: true },
+  );
   await t.rejects(saved!.callBranch({}, ...urls('Late')), FailureError, 'registerBranch → 409 → FailureError');
   t.equal(s.busi.callsTo('LateTry').length, 0, 'the try is not called');
 });

@@ -18,13 +18,16 @@ import {
   resultToHttp,
 } from '../../src/client/index.js';
 
-t.test('genGid: 22 characters of shortuuid\'s base57 alphabet, all different', async (t) => {
+t.test("genGid: 22 characters of shortuuid's base57 alphabet, all different", async (t) => {
   const gids = Array.from({ length: 200 }, genGid);
-  t.ok(gids.every((g) => /^[23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz]{22}$/.test(g)), 'format');
+  t.ok(
+    gids.every((g) => /^[23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz]{22}$/.test(g)),
+    'format',
+  );
   t.equal(new Set(gids).size, gids.length, 'unique');
 });
 
-t.test('branch ids: 01..99 under a parent; nested ids; DTM\'s limits', async (t) => {
+t.test("branch ids: 01..99 under a parent; nested ids; DTM's limits", async (t) => {
   const top = createBranchIdGen();
   t.equal(top.current(), '00', 'before the first');
   t.strictSame([top.next(), top.next()], ['01', '02'], 'top level');
@@ -40,10 +43,18 @@ t.test('branch ids: 01..99 under a parent; nested ids; DTM\'s limits', async (t)
 
 t.test('coordinator answers: not 200 or FAILURE in the body is an error', async (t) => {
   t.equal(dtmResponseError(200, '{"dtm_result":"SUCCESS"}'), undefined, '200 SUCCESS');
-  t.match(dtmResponseError(409, '{"dtm_result":"FAILURE","message":"current status \'succeed\', cannot sumbmit. FAILURE"}'), { name: 'FailureError', status: 409, message: "current status 'succeed', cannot sumbmit. FAILURE" }, '409 → FailureError with the message');
+  t.match(
+    dtmResponseError(409, '{"dtm_result":"FAILURE","message":"current status \'succeed\', cannot sumbmit. FAILURE"}'),
+    { name: 'FailureError', status: 409, message: "current status 'succeed', cannot sumbmit. FAILURE" },
+    '409 → FailureError with the message',
+  );
   t.match(dtmResponseError(200, '{"dtm_result":"FAILURE"}'), { name: 'FailureError' }, '200 with FAILURE in the body (old servers)');
   t.match(dtmResponseError(425, '{"dtm_result":"ONGOING"}'), { name: 'OngoingError', status: 425 }, '425 → OngoingError');
-  t.match(dtmResponseError(500, '{"message":"storage: NotFound"}'), { name: 'DtmClientError', status: 500, message: 'storage: NotFound' }, '500 → DtmClientError');
+  t.match(
+    dtmResponseError(500, '{"message":"storage: NotFound"}'),
+    { name: 'DtmClientError', status: 500, message: 'storage: NotFound' },
+    '500 → DtmClientError',
+  );
   t.match(dtmResponseError(404, '404 page not found'), { status: 404, message: '404 page not found' }, 'plain text');
 });
 
@@ -68,7 +79,11 @@ t.test('business answers: resultToHttp and parseCallback', async (t) => {
     { gid: 'g1', transType: 'tcc', branchId: '01', op: 'try', dtm: 'http://d', phase2Url: undefined },
     'from URLSearchParams',
   );
-  t.match(parseCallback({ gid: 'g', trans_type: 'xa', branch_id: '01', op: 'action', phase2_url: 'http://rm/x' }), { phase2Url: 'http://rm/x', dtm: undefined }, 'from a record');
+  t.match(
+    parseCallback({ gid: 'g', trans_type: 'xa', branch_id: '01', op: 'action', phase2_url: 'http://rm/x' }),
+    { phase2Url: 'http://rm/x', dtm: undefined },
+    'from a record',
+  );
   t.throws(() => parseCallback({ gid: 'g', trans_type: 'saga', branch_id: '', op: 'action' }), DtmClientError, 'missing branch_id');
 });
 

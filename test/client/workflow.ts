@@ -35,14 +35,17 @@ t.before(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
-      registry.resume(query, Buffer.concat(chunks), s.dtm.dtm).then(
-        () => undefined,
-        (e: unknown) => e,
-      ).then((err) => {
-        const a = resultToHttp(err);
-        resumeAnswers.push(a.status);
-        res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify(a.body));
-      });
+      registry
+        .resume(query, Buffer.concat(chunks), s.dtm.dtm)
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        .then((err) => {
+          const a = resultToHttp(err);
+          resumeAnswers.push(a.status);
+          res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify(a.body));
+        });
     });
   });
   await new Promise<void>((r) => resumeServer.listen(0, '127.0.0.1', r));
@@ -51,7 +54,10 @@ t.before(async () => {
 t.teardown(() => new Promise<void>((r) => resumeServer.close(() => r())));
 
 const progress = async (gid: string): Promise<string[]> =>
-  (await s.dtm.query(gid)).branches.map((b: { branch_id: string; op: string; status: string; bin_data: string }) => `${b.branch_id}-${b.op}:${b.status}:${Buffer.from(b.bin_data ?? '', 'base64').toString()}`);
+  (await s.dtm.query(gid)).branches.map(
+    (b: { branch_id: string; op: string; status: string; bin_data: string }) =>
+      `${b.branch_id}-${b.op}:${b.status}:${Buffer.from(b.bin_data ?? '', 'base64').toString()}`,
+  );
 
 t.test('workflow: success — steps recorded, commits in reverse, result stored; running it again replays', async (t) => {
   const name = 'wf-success';
@@ -87,8 +93,16 @@ t.test('workflow: success — steps recorded, commits in reverse, result stored;
   t.equal(result.toString(), 'out:30+in:30', 'the workflow result');
   t.strictSame(ran, ['out 01 action workflow true', 'in', 'commit 02 commit', 'commit 01 commit'], 'steps in order, commits in reverse');
   const q = await s.dtm.query(gid);
-  t.match(q.transaction, { status: 'succeed', result: Buffer.from('out:30+in:30').toString('base64'), query_prepared: resumeUrl }, 'succeed, result and resume URL stored');
-  t.match(JSON.parse(q.transaction.custom_data as string), { name, data: Buffer.from('{"amount":30}').toString('base64') }, 'custom_data {name, data: base64 input}');
+  t.match(
+    q.transaction,
+    { status: 'succeed', result: Buffer.from('out:30+in:30').toString('base64'), query_prepared: resumeUrl },
+    'succeed, result and resume URL stored',
+  );
+  t.match(
+    JSON.parse(q.transaction.custom_data as string),
+    { name, data: Buffer.from('{"amount":30}').toString('base64') },
+    'custom_data {name, data: base64 input}',
+  );
   t.strictSame(await progress(gid), ['01-action:succeed:out:30', '02-action:succeed:in:30', '02-commit:succeed:', '01-commit:succeed:'], 'progress recorded');
   ran.length = 0;
   const again = await registry.execute(s.dtm.dtm, name, gid, JSON.stringify({ amount: 30 }));
@@ -137,7 +151,11 @@ t.test('workflow: rollback — a step FAILURE rolls back the earlier branches in
   t.strictSame(ran, ['step1', 'step2', 'step3', 'undo 02', 'undo 01 rollback'], 'rollbacks of 02 and 01 in reverse; the failed 03 is not rolled back');
   const q = await s.dtm.query(gid);
   t.match(q.transaction, { status: 'failed', rollback_reason: 'no stock' }, 'failed with the reason');
-  t.strictSame(await progress(gid), ['01-action:succeed:', '02-action:succeed:', '03-action:failed:no stock', '02-rollback:succeed:', '01-rollback:succeed:'], 'progress recorded');
+  t.strictSame(
+    await progress(gid),
+    ['01-action:succeed:', '02-action:succeed:', '03-action:failed:no stock', '02-rollback:succeed:', '01-rollback:succeed:'],
+    'progress recorded',
+  );
   ran.length = 0;
   await t.rejects(registry.execute(s.dtm.dtm, name, gid), { name: 'FailureError', message: 'no stock' }, 'a failed workflow throws again');
   t.strictSame(ran, [], 'without running anything');
@@ -149,7 +167,10 @@ t.test('workflow: compensateErrorBranch also rolls back the failed branch', asyn
   registry.register(
     name,
     async (wf) => {
-      await wf.newBranch().onRollback(async () => void ran.push('undo 01')).do(async () => void ran.push('step1'));
+      await wf
+        .newBranch()
+        .onRollback(async () => void ran.push('undo 01'))
+        .do(async () => void ran.push('step1'));
       await wf
         .newBranch()
         .onRollback(async () => void ran.push('undo 02'))
@@ -167,10 +188,13 @@ function crashingWorkflow(name: string, opts: { crash: () => boolean; ran: strin
     name,
     async (wf, input) => {
       opts.inputs.push(input.toString());
-      const a = await wf.newBranch().onRollback(async () => void opts.ran.push('undo1')).do(async () => {
-        opts.ran.push('step1');
-        return 'one';
-      });
+      const a = await wf
+        .newBranch()
+        .onRollback(async () => void opts.ran.push('undo1'))
+        .do(async () => {
+          opts.ran.push('step1');
+          return 'one';
+        });
       if (opts.crash()) throw new Error('process crashed');
       const b = await wf.newBranch().do(async () => {
         opts.ran.push('step2');
@@ -193,13 +217,13 @@ t.test('workflow: resume after a crash by executing again — step 1 is replayed
   t.equal((await s.dtm.query(gid)).transaction.status, 'prepared', 'the workflow stays prepared');
   t.strictSame(await progress(gid), ['01-action:succeed:one'], 'step 1 is recorded');
   const result = await registry.execute(s.dtm.dtm, name, gid);
-  t.equal(result.toString(), 'one-two', 'the second run finishes, with step 1\'s recorded result');
+  t.equal(result.toString(), 'one-two', "the second run finishes, with step 1's recorded result");
   t.strictSame(inputs, ['input-1', 'input-1'], 'executed again without input, it gets the stored input');
   t.strictSame(ran, ['step1', 'step2'], 'step 1 ran once, step 2 once');
   t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', 'succeed');
 });
 
-t.test('workflow: resume after a crash through the coordinator\'s resume call', async (t) => {
+t.test("workflow: resume after a crash through the coordinator's resume call", async (t) => {
   const name = 'wf-crash-resume';
   const ran: string[] = [];
   const inputs: string[] = [];
@@ -244,7 +268,10 @@ t.test('workflow: a progress the coordinator refuses (another run finished it) s
   registry.register(
     name,
     async (wf) => {
-      await wf.newBranch().onRollback(async () => void ran.push('undo1')).do(async () => void ran.push('step1'));
+      await wf
+        .newBranch()
+        .onRollback(async () => void ran.push('undo1'))
+        .do(async () => void ran.push('step1'));
       await wf.newBranch().do(async () => {
         // Another runner submits the workflow meanwhile.
         await s.dtm.post('submit', { gid: wf.gid, trans_type: 'workflow', req_extra: { status: 'succeed' } });
@@ -254,9 +281,13 @@ t.test('workflow: a progress the coordinator refuses (another run finished it) s
     { resumeUrl },
   );
   const gid = gidOf(t.name);
-  await t.rejects(registry.execute(s.dtm.dtm, name, gid), { name: 'DtmClientError', message: /^recording 02-action failed/ }, 'a DtmClientError, not a FailureError');
+  await t.rejects(
+    registry.execute(s.dtm.dtm, name, gid),
+    { name: 'DtmClientError', message: /^recording 02-action failed/ },
+    'a DtmClientError, not a FailureError',
+  );
   t.strictSame(ran, ['step1', 'step2'], 'no rollback ran');
-  t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', 'the other run\'s outcome stands');
+  t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', "the other run's outcome stands");
 });
 
 t.test('workflow: API guards', async (t) => {
@@ -266,11 +297,18 @@ t.test('workflow: API guards', async (t) => {
     async (wf) => {
       const b = wf.newBranch();
       await b.do(async () => undefined);
-      await t.rejects(b.do(async () => undefined), { message: /only one action/ }, 'one action per branch');
+      await t.rejects(
+        b.do(async () => undefined),
+        { message: /only one action/ },
+        'one action per branch',
+      );
       t.throws(() => b.onCommit(async () => undefined).onCommit(async () => undefined), { message: /one commit/ }, 'one commit per branch');
-      await wf.newBranch().onCommit(async () => {
-        t.throws(() => wf.newBranch(), { message: /newBranch\(\) in branch callbacks/ }, 'no newBranch in phase 2');
-      }).do(async () => undefined);
+      await wf
+        .newBranch()
+        .onCommit(async () => {
+          t.throws(() => wf.newBranch(), { message: /newBranch\(\) in branch callbacks/ }, 'no newBranch in phase 2');
+        })
+        .do(async () => undefined);
     },
     { resumeUrl },
   );
@@ -284,12 +322,20 @@ t.test('workflow: API guards', async (t) => {
 t.test('workflow: the module-level default registry', async (t) => {
   const name = `wf-default-${process.pid}`;
   let runs = 0;
-  registerWorkflow(name, async (wf, input) => {
-    runs += 1;
-    return wf.newBranch().do(async () => input);
-  }, { resumeUrl, dtm: s.dtm.dtm });
+  registerWorkflow(
+    name,
+    async (wf, input) => {
+      runs += 1;
+      return wf.newBranch().do(async () => input);
+    },
+    { resumeUrl, dtm: s.dtm.dtm },
+  );
   const gid = gidOf(t.name);
   t.equal((await executeWorkflow(s.dtm.dtm, name, gid, 'hello')).toString(), 'hello', 'executeWorkflow');
-  t.equal((await workflowResumeHandler({ op: name, gid, trans_type: 'workflow', branch_id: '00' })).toString(), 'hello', 'workflowResumeHandler uses the registered dtm and returns the stored result');
+  t.equal(
+    (await workflowResumeHandler({ op: name, gid, trans_type: 'workflow', branch_id: '00' })).toString(),
+    'hello',
+    'workflowResumeHandler uses the registered dtm and returns the stored result',
+  );
   t.equal(runs, 1, 'the finished workflow did not run again');
 });

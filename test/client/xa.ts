@@ -79,7 +79,11 @@ t.test('xa: success — actions with phase2_url, the RM registers, submit commit
   );
   const q = await s.dtm.query(gid);
   t.equal(q.transaction.status, 'succeed', 'succeed');
-  t.strictSame(q.branches.map((b: { op: string; status: string }) => `${b.op}:${b.status}`), ['rollback:prepared', 'commit:succeed', 'rollback:prepared', 'commit:succeed'], 'rollback/commit pairs');
+  t.strictSame(
+    q.branches.map((b: { op: string; status: string }) => `${b.op}:${b.status}`),
+    ['rollback:prepared', 'commit:succeed', 'rollback:prepared', 'commit:succeed'],
+    'rollback/commit pairs',
+  );
 });
 
 t.test('xa: rollback — the second action fails; abort rolls back the registered branch only', async (t) => {
@@ -96,12 +100,20 @@ t.test('xa: rollback — the second action fails; abort rolls back the registere
       { waitResult: true },
     ),
     { name: 'FailureError', message: 'insufficient balance' },
-    'the RM\'s failure is re-thrown',
+    "the RM's failure is re-thrown",
   );
   const q = await s.dtm.query(gid);
   t.match(q.transaction, { status: 'failed', rollback_reason: 'insufficient balance' }, 'failed with the reason');
-  t.strictSame(q.branches.map((b: { branch_id: string; op: string; status: string }) => `${b.branch_id}:${b.op}:${b.status}`), ['01:rollback:succeed', '01:commit:prepared'], 'only branch 01 was registered, and it was rolled back');
-  t.strictSame(rmCalls.filter((c) => c.query['op'] === 'rollback').map((c) => c.path), ['TransOutXa'], 'rollback called on TransOutXa');
+  t.strictSame(
+    q.branches.map((b: { branch_id: string; op: string; status: string }) => `${b.branch_id}:${b.op}:${b.status}`),
+    ['01:rollback:succeed', '01:commit:prepared'],
+    'only branch 01 was registered, and it was rolled back',
+  );
+  t.strictSame(
+    rmCalls.filter((c) => c.query['op'] === 'rollback').map((c) => c.path),
+    ['TransOutXa'],
+    'rollback called on TransOutXa',
+  );
   t.equal(rmCalls.filter((c) => c.query['op'] === 'commit').length, 0, 'no commit');
 });
 
@@ -109,5 +121,9 @@ t.test('xa: without waitResult the commit happens in the background', async (t) 
   const gid = gidOf(t.name);
   await xaGlobalTransaction(s.dtm.dtm, gid, (xa) => xa.callBranch('', `${rmUrl}/TransOutXa`));
   await s.dtm.waitStatus(gid, 'succeed');
-  t.strictSame(rmCalls.map((c) => c.query['op']), ['action', 'commit'], 'action then commit');
+  t.strictSame(
+    rmCalls.map((c) => c.query['op']),
+    ['action', 'commit'],
+    'action then commit',
+  );
 });

@@ -59,20 +59,27 @@ t.test('stock 20, 200 concurrent buyers: 20 orders, stock 0, nothing prepared, k
   t.equal(won.length, 20, '20 buyers got one');
   t.equal(lost.length, 180, '180 were told sold out (409)');
   t.equal(new Set(results.map((r) => r.gid)).size, 200, 'every buyer had its own gid');
-  t.ok(results.every((r) => r.gid.startsWith('{a}-')), 'gids carry the {a} hash tag');
+  t.ok(
+    results.every((r) => r.gid.startsWith('{a}-')),
+    'gids carry the {a} hash tag',
+  );
   t.equal(await num(svc.keys.stock), 0, 'stock 0');
   t.ok(lowest >= 0, `stock never seen below 0 (lowest ${lowest})`);
 
   for (const r of won) await dtm.waitStatus(r.gid, 'succeed');
   const lostStatuses = await Promise.all(lost.map(async (r) => (await dtm.query(r.gid)).transaction.status as string));
-  t.strictSame([...new Set(lostStatuses)], ['failed'], 'every sold-out buyer\'s msg was aborted (failed)');
+  t.strictSame([...new Set(lostStatuses)], ['failed'], "every sold-out buyer's msg was aborted (failed)");
   t.equal(await num(svc.keys.orders), 20, 'orders counter = stock taken');
   t.strictSame((await redis.smembers(svc.keys.orderSet)).sort(), won.map((r) => r.gid).sort(), 'the order set is exactly the winning gids');
   t.equal(svc.stats.ordersCreated, 20, 'each order step counted once');
 
   const prepared = await dtm.get('all?status=prepared&limit=1000');
   t.equal(prepared.status, 200, 'all?status=prepared');
-  t.strictSame((prepared.body.transactions ?? []).filter((x: { gid: string }) => x.gid.startsWith('{a}-')), [], 'nothing left prepared');
+  t.strictSame(
+    (prepared.body.transactions ?? []).filter((x: { gid: string }) => x.gid.startsWith('{a}-')),
+    [],
+    'nothing left prepared',
+  );
 
   const p = redis.pipeline();
   for (const r of results) p.get(`${r.gid}-00-msg-01`).get(`${r.gid}-01-action-01`);
@@ -127,7 +134,7 @@ t.test('a repeated order step (the coordinator retries) counts the order once', 
   t.equal(await redis.scard(svc.keys.orderSet), 1, 'one gid in the set');
 });
 
-t.test('gids must carry the stock key\'s hash tag; the service answers stats', async (t) => {
+t.test("gids must carry the stock key's hash tag; the service answers stats", async (t) => {
   const bad = await fetch(`${svc.url}/flash?gid=no-tag-1`);
   t.equal(bad.status, 400, 'a gid without {a} is refused');
   await bad.text();

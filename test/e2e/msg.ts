@@ -415,17 +415,14 @@ t.test('msg: wait_result with an action answering 500 → 500 with a message, st
   t.equal((await dtm.query(gid)).transaction.status, 'succeed', 'completes after the backoff');
 });
 
-t.test(
-  'msg: wait_result with an action answering 409 → 500 (a msg FAILURE is just an error, §2/§4.7), not 409',
-  async (t) => {
-    const gid = gidOf(t.name);
-    busi.next('i-wait-failure', 'FAILURE');
-    const r = await dtm.post('submit', msgBody(gid, ['i-wait-failure'], { wait_result: true }));
-    t.match(r, { status: 500, body: { message: /FAILURE/ } }, 'submit → 500 (the message still contains the FAILURE text, as DTM\'s does)');
-    t.notOk('dtm_result' in r.body, 'no dtm_result: this is not a definitive failure');
-    t.equal((await dtm.query(gid)).transaction.status, 'submitted', 'the msg stays submitted and will be retried');
-    dtm.clock.advance(20_000);
-    await dtm.app.poller.tick();
-    t.equal((await dtm.query(gid)).transaction.status, 'succeed', 'and completes later');
-  },
-);
+t.test('msg: wait_result with an action answering 409 → 500 (a msg FAILURE is just an error, §2/§4.7), not 409', async (t) => {
+  const gid = gidOf(t.name);
+  busi.next('i-wait-failure', 'FAILURE');
+  const r = await dtm.post('submit', msgBody(gid, ['i-wait-failure'], { wait_result: true }));
+  t.match(r, { status: 500, body: { message: /FAILURE/ } }, "submit → 500 (the message still contains the FAILURE text, as DTM's does)");
+  t.notOk('dtm_result' in r.body, 'no dtm_result: this is not a definitive failure');
+  t.equal((await dtm.query(gid)).transaction.status, 'submitted', 'the msg stays submitted and will be retried');
+  dtm.clock.advance(20_000);
+  await dtm.app.poller.tick();
+  t.equal((await dtm.query(gid)).transaction.status, 'succeed', 'and completes later');
+});

@@ -32,20 +32,29 @@ async function query(dtm: string, gid: string): Promise<{ transaction: { status:
   return (await (await fetch(`${dtm}/query?gid=${gid}`)).json()) as never;
 }
 
-
 /**
  * Kills a coordinator while step 2 of a 3-step saga is in flight (once `ready` holds) and checks
  * that a restarted one finishes it: every action ran, nothing was compensated. Returns the number
  * of calls step 1 got.
  */
-async function killMidSaga(t: Test, extraEnv: Record<string, string>, ready: (a: CoordinatorProcess, gid: string) => Promise<boolean> | boolean): Promise<number> {
+async function killMidSaga(
+  t: Test,
+  extraEnv: Record<string, string>,
+  ready: (a: CoordinatorProcess, gid: string) => Promise<boolean> | boolean,
+): Promise<number> {
   busi.reset();
   const gid = gidOf(t.name);
   busi.delay('S2', 800);
   const a = await spawnCoordinator({ ...env(), ...extraEnv });
   const res = await fetch(`${a.dtm}/submit`, {
     method: 'POST',
-    body: JSON.stringify(sagaBody(gid, busi.url, [['S1', 'C1'], ['S2', 'C2'], ['S3', 'C3']])),
+    body: JSON.stringify(
+      sagaBody(gid, busi.url, [
+        ['S1', 'C1'],
+        ['S2', 'C2'],
+        ['S3', 'C3'],
+      ]),
+    ),
   });
   t.equal(res.status, 200, 'submitted');
   await waitFor(async () => busi.callsTo('S2').length > 0 && (await ready(a, gid)), 5000, 'step 2 in flight');
@@ -85,7 +94,15 @@ t.test('kill -9 mid-compensation: the restarted coordinator finishes the rollbac
   busi.next('S2', 'FAILURE');
   busi.delay('C1', 800);
   const a = await spawnCoordinator(env());
-  await fetch(`${a.dtm}/submit`, { method: 'POST', body: JSON.stringify(sagaBody(gid, busi.url, [['S1', 'C1'], ['S2', 'C2']])) });
+  await fetch(`${a.dtm}/submit`, {
+    method: 'POST',
+    body: JSON.stringify(
+      sagaBody(gid, busi.url, [
+        ['S1', 'C1'],
+        ['S2', 'C2'],
+      ]),
+    ),
+  });
   await waitFor(() => busi.callsTo('C1').length > 0, 5000, 'compensation 1 in flight');
   await a.kill9();
   const b = await spawnCoordinator(env());

@@ -47,7 +47,13 @@ t.test('5/6. saga: normal — actions POSTed in order with the payload, DTM quer
 t.test('7. saga: sequential — action 2 is not requested until action 1 has answered 200', async (t) => {
   const gid = gidOf(t.name);
   s.busi.delay('TransOut', 300);
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']]));
+  await s.dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['TransOut', 'TransOutRevert'],
+      ['TransIn', 'TransInRevert'],
+    ]),
+  );
   await s.dtm.waitStatus(gid, 'succeed');
   const [out, inn] = [s.busi.callsTo('TransOut')[0]!, s.busi.callsTo('TransIn')[0]!];
   t.ok(inn.at >= out.doneAt, `TransIn starts (${inn.at} ms) after TransOut answered (${out.doneAt} ms)`);
@@ -55,11 +61,18 @@ t.test('7. saga: sequential — action 2 is not requested until action 1 has ans
 
 t.test('8. saga: empty action URL is not called and succeeds; an empty payload is sent with GET', async (t) => {
   const gid = gidOf(t.name);
-  const body = sagaBody(gid, s.busi.url, [['', 'TransOutRevert'], ['TransIn', 'TransInRevert']]);
+  const body = sagaBody(gid, s.busi.url, [
+    ['', 'TransOutRevert'],
+    ['TransIn', 'TransInRevert'],
+  ]);
   (body['payloads'] as string[])[1] = '';
   await s.dtm.post('submit', body);
   const q = await s.dtm.waitStatus(gid, 'succeed');
-  t.strictSame(s.busi.calls.map((c) => [c.method, c.path, c.body]), [['GET', 'TransIn', '']], 'only TransIn was called, with GET and no body');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.method, c.path, c.body]),
+    [['GET', 'TransIn', '']],
+    'only TransIn was called, with GET and no body',
+  );
   t.strictSame(statuses(q), ['prepared', 'succeed', 'prepared', 'succeed'], 'the empty action counts as succeed');
 });
 
@@ -74,7 +87,13 @@ t.test('9. saga: a URL with a query string keeps it and gets DTM params appended
 t.test('10. saga: rollback — action 2 FAILURE compensates 2 then 1, failed, reason names the URL and body', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransIn', 'FAILURE');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']]));
+  await s.dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['TransOut', 'TransOutRevert'],
+      ['TransIn', 'TransInRevert'],
+    ]),
+  );
   const q = await s.dtm.waitStatus(gid, 'failed');
   t.strictSame(
     s.busi.calls.map((c) => [c.method, c.path, c.query['op']]),
@@ -84,7 +103,7 @@ t.test('10. saga: rollback — action 2 FAILURE compensates 2 then 1, failed, re
       ['POST', 'TransInRevert', 'compensate'],
       ['POST', 'TransOutRevert', 'compensate'],
     ],
-    'compensations run in reverse order, including the failed action\'s',
+    "compensations run in reverse order, including the failed action's",
   );
   t.strictSame(statuses(q), ['succeed', 'succeed', 'succeed', 'failed'], 'branch statuses');
   t.ok(q.transaction.rollback_time, 'rollback_time is set');
@@ -94,7 +113,13 @@ t.test('10. saga: rollback — action 2 FAILURE compensates 2 then 1, failed, re
 t.test('11. saga: 200 with a body containing FAILURE is a failure', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransIn', 'FAILURE_BODY');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']]));
+  await s.dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['TransOut', 'TransOutRevert'],
+      ['TransIn', 'TransInRevert'],
+    ]),
+  );
   const q = await s.dtm.waitStatus(gid, 'failed');
   t.strictSame(statuses(q), ['succeed', 'succeed', 'succeed', 'failed'], 'treated exactly like 409');
 });
@@ -117,7 +142,18 @@ t.test('13. saga: a transient error (500, 201, garbage, refused) backs off 10 �
   for (const outcome of ['ERROR', 'STATUS_201', 'GARBAGE'] as const) {
     const gid = gidOf(`${t.name}-${outcome}`);
     s.busi.next('TransOut', outcome);
-    await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', '']], { wait_result: true }));
+    await s.dtm.post(
+      'submit',
+      sagaBody(
+        gid,
+        s.busi.url,
+        [
+          ['TransOut', 'TransOutRevert'],
+          ['TransIn', ''],
+        ],
+        { wait_result: true },
+      ),
+    );
     let q = await s.dtm.query(gid);
     t.equal(q.transaction.next_cron_interval, 20, `${outcome}: interval doubled`);
     t.ok(Math.abs(Date.parse(q.transaction.next_cron_time) - (s.dtm.clock.now() + 20_000)) < 50, `${outcome}: next ≈ now + 20 s`);
@@ -136,7 +172,18 @@ t.test('13. saga: a transient error (500, 201, garbage, refused) backs off 10 �
 t.test('13b. saga: the interval keeps doubling while errors continue, and resets after success', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransOut', 'ERROR', 'ERROR', 'ERROR');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', ''], ['TransIn', '']], { wait_result: true }));
+  await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', ''],
+        ['TransIn', ''],
+      ],
+      { wait_result: true },
+    ),
+  );
   const intervals: number[] = [(await s.dtm.query(gid)).transaction.next_cron_interval];
   for (let i = 0; i < 2; i++) {
     s.dtm.clock.advance(intervals.at(-1)! * 1000 + 1);
@@ -153,7 +200,18 @@ t.test('14. saga: a compensation answering 409 is retried with backoff until 200
   const gid = gidOf(t.name);
   s.busi.next('TransIn', 'FAILURE');
   s.busi.next('TransOutRevert', 'FAILURE');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']], { wait_result: true }));
+  await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', 'TransOutRevert'],
+        ['TransIn', 'TransInRevert'],
+      ],
+      { wait_result: true },
+    ),
+  );
   let q = await s.dtm.query(gid);
   t.equal(q.transaction.status, 'aborting', 'still aborting after the compensation said FAILURE');
   t.strictSame(statuses(q), ['prepared', 'succeed', 'succeed', 'failed'], 'the refused compensation stays prepared');
@@ -181,9 +239,23 @@ t.test('15. saga: retry_interval 60 — a transient error sets 120, an ONGOING k
 t.test('16. saga: branch_headers go on every branch request, actions and compensations', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransIn', 'FAILURE');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']], { branch_headers: { 'x-token': 't' }, wait_result: true }));
+  await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', 'TransOutRevert'],
+        ['TransIn', 'TransInRevert'],
+      ],
+      { branch_headers: { 'x-token': 't' }, wait_result: true },
+    ),
+  );
   t.equal(s.busi.calls.length, 4, 'four calls');
-  t.ok(s.busi.calls.every((c) => c.headers['x-token'] === 't'), 'each carries x-token: t');
+  t.ok(
+    s.busi.calls.every((c) => c.headers['x-token'] === 't'),
+    'each carries x-token: t',
+  );
 });
 
 t.test('17. saga: request_timeout 1 with a 2 s branch is a transient error, retried later', async (t) => {
@@ -200,7 +272,18 @@ t.test('17. saga: request_timeout 1 with a 2 s branch is a transient error, retr
 t.test('18. saga: wait_result answers only after both actions, with the status already succeed', async (t) => {
   const gid = gidOf(t.name);
   s.busi.delay('TransIn', 100);
-  const res = await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', ''], ['TransIn', '']], { wait_result: true }));
+  const res = await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', ''],
+        ['TransIn', ''],
+      ],
+      { wait_result: true },
+    ),
+  );
   t.strictSame(res, { status: 200, body: { dtm_result: 'SUCCESS' } }, '200 SUCCESS');
   t.equal(s.busi.calls.length, 2, 'both actions were called before the answer');
   t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', 'already succeed');
@@ -209,7 +292,18 @@ t.test('18. saga: wait_result answers only after both actions, with the status a
 t.test('19. saga: wait_result with an action FAILURE → 409 FAILURE naming the body, compensations done', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransIn', 'FAILURE');
-  const res = await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']], { wait_result: true }));
+  const res = await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', 'TransOutRevert'],
+        ['TransIn', 'TransInRevert'],
+      ],
+      { wait_result: true },
+    ),
+  );
   t.equal(res.status, 409, '409');
   t.match(res.body, { dtm_result: 'FAILURE', message: /busi says no/ }, 'message contains the failure body');
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'failed before the answer');
@@ -219,7 +313,7 @@ t.test('20. saga: wait_result with an action ONGOING → 409 "wait result not re
   const gid = gidOf(t.name);
   s.busi.next('TransOut', 'ONGOING');
   const res = await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', '']], { wait_result: true }));
-  t.strictSame(res, { status: 409, body: { dtm_result: 'FAILURE', message: 'wait result not return success: FAILURE' } }, 'DTM\'s answer');
+  t.strictSame(res, { status: 409, body: { dtm_result: 'FAILURE', message: 'wait result not return success: FAILURE' } }, "DTM's answer");
   t.equal((await s.dtm.query(gid)).transaction.status, 'submitted', 'still submitted');
   await s.dtm.post('forceStop', { gid });
 });
@@ -229,7 +323,16 @@ t.test('21. saga: concurrent — three slow actions overlap in time', async (t) 
   for (const p of ['A0', 'A1', 'A2']) s.busi.delay(p, 300);
   const res = await s.dtm.post(
     'submit',
-    sagaBody(gid, s.busi.url, [['A0', ''], ['A1', ''], ['A2', '']], { custom_data: JSON.stringify({ concurrent: true, orders: {} }), wait_result: true }),
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['A0', ''],
+        ['A1', ''],
+        ['A2', ''],
+      ],
+      { custom_data: JSON.stringify({ concurrent: true, orders: {} }), wait_result: true },
+    ),
   );
   t.equal(res.status, 200, 'succeeded');
   const calls = ['A0', 'A1', 'A2'].map((p) => s.busi.callsTo(p)[0]!);
@@ -244,7 +347,16 @@ t.test('22. saga: concurrent with orders {"2":[0,1]} — step 2 waits for 0 and 
   s.busi.delay('C2', 100);
   await s.dtm.post(
     'submit',
-    sagaBody(gid, s.busi.url, [['A0', 'C0'], ['A1', 'C1'], ['A2', 'C2']], { custom_data: JSON.stringify({ concurrent: true, orders: { '2': [0, 1] } }), wait_result: true }),
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['A0', 'C0'],
+        ['A1', 'C1'],
+        ['A2', 'C2'],
+      ],
+      { custom_data: JSON.stringify({ concurrent: true, orders: { '2': [0, 1] } }), wait_result: true },
+    ),
   );
   const a2 = s.busi.callsTo('A2')[0]!;
   t.ok(a2.at >= s.busi.callsTo('A0')[0]!.doneAt && a2.at >= s.busi.callsTo('A1')[0]!.doneAt, 'A2 starts after A0 and A1 answered');
@@ -258,18 +370,37 @@ t.test('23. saga: concurrent, order 1←0, action 0 fails → action 1 never cal
   s.busi.next('A0', 'FAILURE');
   await s.dtm.post(
     'submit',
-    sagaBody(gid, s.busi.url, [['A0', 'C0'], ['A1', 'C1']], { custom_data: JSON.stringify({ concurrent: true, orders: { '1': [0] } }), wait_result: true }),
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['A0', 'C0'],
+        ['A1', 'C1'],
+      ],
+      { custom_data: JSON.stringify({ concurrent: true, orders: { '1': [0] } }), wait_result: true },
+    ),
   );
   const q = await s.dtm.query(gid);
   t.equal(s.busi.callsTo('A1').length, 0, 'A1 never called');
-  t.strictSame(statuses(q), ['succeed', 'failed', 'prepared', 'prepared'], 'DTM\'s statuses');
+  t.strictSame(statuses(q), ['succeed', 'failed', 'prepared', 'prepared'], "DTM's statuses");
   t.equal(q.transaction.status, 'failed', 'failed');
 });
 
 t.test('24. saga: timeout_to_fail while action 1 is ONGOING compensates 1 only, reason "Timeout after N seconds"', async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransOut', 'ONGOING', 'ONGOING');
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert'], ['TransIn', 'TransInRevert']], { timeout_to_fail: 30 }));
+  await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['TransOut', 'TransOutRevert'],
+        ['TransIn', 'TransInRevert'],
+      ],
+      { timeout_to_fail: 30 },
+    ),
+  );
   await waitFor(() => s.busi.callsTo('TransOut').length === 1);
   s.dtm.clock.advance(31_000);
   await s.dtm.app.poller.tick();
@@ -300,7 +431,7 @@ t.test('26. saga: retry_limit 3 — three failures then success, four immediate 
   t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', 'succeed');
 });
 
-t.test('27. saga: retry_limit 1 with the same action → failed with DTM\'s reason, compensation called', async (t) => {
+t.test("27. saga: retry_limit 1 with the same action → failed with DTM's reason, compensation called", async (t) => {
   const gid = gidOf(t.name);
   s.busi.next('TransOut', 'ERROR', 'ERROR', 'ERROR');
   await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['TransOut', 'TransOutRevert']], { wait_result: true, retry_limit: 1 }));

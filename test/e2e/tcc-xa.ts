@@ -41,7 +41,11 @@ t.test('35. tcc: prepare → register ×2 → submit confirms 02 then 01, POST w
   const q = await s.dtm.query(gid);
   t.equal(q.transaction.status, 'succeed', 'succeed');
   t.strictSame(statuses(q), ['prepared', 'succeed', 'prepared', 'succeed'], 'cancel/confirm pairs');
-  t.strictSame(q.branches.map((b: { op: string }) => b.op), ['cancel', 'confirm', 'cancel', 'confirm'], 'ops in registration order');
+  t.strictSame(
+    q.branches.map((b: { op: string }) => b.op),
+    ['cancel', 'confirm', 'cancel', 'confirm'],
+    'ops in registration order',
+  );
 });
 
 t.test('36. tcc: abort with rollback_reason cancels 02 then 01, failed with the reason', async (t) => {
@@ -50,10 +54,17 @@ t.test('36. tcc: abort with rollback_reason cancels 02 then 01, failed with the 
   await registerTcc(gid, '01', 'TransOut');
   await registerTcc(gid, '02', 'TransIn');
   t.strictSame(await s.dtm.post('abort', { gid, trans_type: 'tcc', rollback_reason: 'x' }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'abort 200');
-  t.strictSame(s.busi.calls.map((c) => [c.path, c.query['op']]), [['TransInCancel', 'cancel'], ['TransOutCancel', 'cancel']], 'cancel 02 then 01');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.path, c.query['op']]),
+    [
+      ['TransInCancel', 'cancel'],
+      ['TransOutCancel', 'cancel'],
+    ],
+    'cancel 02 then 01',
+  );
   const q = await s.dtm.query(gid);
   t.match(q.transaction, { status: 'failed', rollback_reason: 'x' }, 'failed with the reason');
-  t.strictSame(statuses(q), ['succeed', 'prepared', 'succeed', 'prepared'], 'DTM\'s statuses');
+  t.strictSame(statuses(q), ['succeed', 'prepared', 'succeed', 'prepared'], "DTM's statuses");
 });
 
 t.test('37. tcc: registerBranch after submit, or for an unknown gid → 409 FAILURE', async (t) => {
@@ -78,7 +89,7 @@ t.test('38. tcc: registering the same branch_id twice → non-2xx, one pair stor
   await registerTcc(gid, '01', 'A');
   const again = await registerTcc(gid, '01', 'A');
   t.equal(again.status, 500, 'second registration refused');
-  t.match(again.body, { message: 'storage: UniqueKeyConflict' }, 'DTM\'s message');
+  t.match(again.body, { message: 'storage: UniqueKeyConflict' }, "DTM's message");
   t.equal((await s.dtm.query(gid)).branches.length, 2, 'still one cancel/confirm pair');
   await s.dtm.post('forceStop', { gid });
 });
@@ -103,7 +114,11 @@ t.test('40. tcc: left prepared, it is cancelled after timeout_to_fail with "Time
   await s.dtm.app.poller.tick();
   const q = await s.dtm.query(gid);
   t.match(q.transaction, { status: 'failed', rollback_reason: 'Timeout after 5 seconds' }, 'cancelled by timeout');
-  t.strictSame(s.busi.calls.map((c) => [c.path, c.query['op']]), [['T40Cancel', 'cancel']], 'the cancel was called');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.path, c.query['op']]),
+    [['T40Cancel', 'cancel']],
+    'the cancel was called',
+  );
 
   const dflt = gidOf(`${t.name}-default`);
   await prepareTcc(dflt);
@@ -112,7 +127,11 @@ t.test('40. tcc: left prepared, it is cancelled after timeout_to_fail with "Time
   t.equal((await s.dtm.query(dflt)).transaction.status, 'prepared', 'default: not before 35 s');
   s.dtm.clock.advance(1001);
   await s.dtm.app.poller.tick();
-  t.match((await s.dtm.query(dflt)).transaction, { status: 'failed', rollback_reason: 'Timeout after 0 seconds' }, 'default timeout quotes the option, as DTM does');
+  t.match(
+    (await s.dtm.query(dflt)).transaction,
+    { status: 'failed', rollback_reason: 'Timeout after 0 seconds' },
+    'default timeout quotes the option, as DTM does',
+  );
 });
 
 t.test('41. tcc: confirm 500 is retried with backoff until 200; cancel 409 is retried, never failed', async (t) => {
@@ -188,7 +207,14 @@ t.test('44. xa: abort rolls back in forward order; a timed-out XA with no branch
   await s.dtm.post('prepare', { gid, trans_type: 'xa', wait_result: true });
   for (const id of ['01', '02']) await s.dtm.post('registerBranch', { gid, trans_type: 'xa', branch_id: id, url: `${s.busi.url}/Xb${id}` });
   t.equal((await s.dtm.post('abort', { gid, trans_type: 'xa' })).status, 200, 'abort 200');
-  t.strictSame(s.busi.calls.map((c) => [c.method, c.path, c.query['op']]), [['POST', 'Xb01', 'rollback'], ['POST', 'Xb02', 'rollback']], 'rollback 01 then 02');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.method, c.path, c.query['op']]),
+    [
+      ['POST', 'Xb01', 'rollback'],
+      ['POST', 'Xb02', 'rollback'],
+    ],
+    'rollback 01 then 02',
+  );
   t.equal((await s.dtm.query(gid)).transaction.status, 'failed', 'failed');
 
   const empty = gidOf(`${t.name}-empty`);
@@ -206,9 +232,21 @@ t.test('tcc: submit without any prepare creates and succeeds at once; a bad regi
   t.equal((await s.dtm.query(gid)).transaction.status, 'succeed', 'succeed with no branches');
   const g2 = gidOf(`${t.name}-bad`);
   await prepareTcc(g2);
-  t.match(await s.dtm.post('registerBranch', { gid: g2, trans_type: 'tcc', branch_id: '01', confirm: 'ftp://x', cancel: '' }), { status: 400, body: { message: /DTM_BAD_URL/ } }, 'non-http confirm');
-  t.match(await s.dtm.post('registerBranch', { gid: g2, trans_type: 'tcc', branch_id: 1 }), { status: 400, body: { message: /branch_id must be a string/ } }, 'non-string value');
-  t.match(await s.dtm.post('registerBranch', { gid: g2, trans_type: 'saga', branch_id: '01' }), { status: 500, body: { message: 'unknow trans type: saga' } }, 'DTM\'s text for other types');
+  t.match(
+    await s.dtm.post('registerBranch', { gid: g2, trans_type: 'tcc', branch_id: '01', confirm: 'ftp://x', cancel: '' }),
+    { status: 400, body: { message: /DTM_BAD_URL/ } },
+    'non-http confirm',
+  );
+  t.match(
+    await s.dtm.post('registerBranch', { gid: g2, trans_type: 'tcc', branch_id: 1 }),
+    { status: 400, body: { message: /branch_id must be a string/ } },
+    'non-string value',
+  );
+  t.match(
+    await s.dtm.post('registerBranch', { gid: g2, trans_type: 'saga', branch_id: '01' }),
+    { status: 500, body: { message: 'unknow trans type: saga' } },
+    "DTM's text for other types",
+  );
   t.equal((await s.dtm.query(g2)).branches.length, 0, 'nothing registered');
   await s.dtm.post('forceStop', { gid: g2 });
 });

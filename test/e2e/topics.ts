@@ -23,7 +23,8 @@ const E500 = (message: string): { status: number; body: { message: string } } =>
 
 const q = encodeURIComponent;
 const callsOf = (gid: string): BusiCall[] => busi.calls.filter((c) => c.query['gid'] === gid);
-const subscribe = (topic: string, url: string, remark = ''): ReturnType<TestApp['get']> => dtm.get(`subscribe?topic=${q(topic)}&url=${q(url)}&remark=${q(remark)}`);
+const subscribe = (topic: string, url: string, remark = ''): ReturnType<TestApp['get']> =>
+  dtm.get(`subscribe?topic=${q(topic)}&url=${q(url)}&remark=${q(remark)}`);
 const unsubscribe = (topic: string, url: string): ReturnType<TestApp['get']> => dtm.get(`unsubscribe?topic=${q(topic)}&url=${q(url)}`);
 async function deleteTopic(name: string): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`${dtm.dtm}/topic/${q(name)}`, { method: 'DELETE' });
@@ -39,7 +40,7 @@ function msgBody(gid: string, actions: string[]): Record<string, unknown> {
   return { gid, trans_type: 'msg', steps: actions.map((action) => ({ action })), payloads: actions.map((_, i) => JSON.stringify({ amount: 30, step: i })) };
 }
 
-t.test('54. topics: subscribe answers 200; the same url again, an empty topic or url answer DTM\'s 500', async (t) => {
+t.test("54. topics: subscribe answers 200; the same url again, an empty topic or url answer DTM's 500", async (t) => {
   t.strictSame(await subscribe('t54', `${busi.url}/i54-U1`, 'r'), SUCCESS, 'subscribe → 200 SUCCESS');
   t.strictSame(await subscribe('t54', `${busi.url}/i54-U1`, 'r'), E500('this url exists'), 'the same again → 500 this url exists');
   t.strictSame(await subscribe('t54', `${busi.url}/i54-U1`, 'another remark'), E500('this url exists'), 'another remark does not make it another subscriber');
@@ -47,7 +48,11 @@ t.test('54. topics: subscribe answers 200; the same url again, an empty topic or
   t.strictSame(await dtm.get(`subscribe?url=${q(busi.url)}`), E500('empty topic'), 'no topic parameter → 500');
   t.strictSame(await subscribe('t54', ''), E500('empty url'), 'empty url → 500');
   t.strictSame(await subscribe('', ''), E500('empty topic'), 'both empty → the topic is checked first');
-  t.match(await subscribe('t54', 'ftp://x/y'), { status: 400, body: { message: /^\[DTM_BAD_URL\] url must be an http\(s\) URL/ } }, 'a url we could never call → 400 DTM_BAD_URL');
+  t.match(
+    await subscribe('t54', 'ftp://x/y'),
+    { status: 400, body: { message: /^\[DTM_BAD_URL\] url must be an http\(s\) URL/ } },
+    'a url we could never call → 400 DTM_BAD_URL',
+  );
   t.match(await queryKV('topics', 't54'), { kv: [{ version: 1 }] }, 'the refused calls changed nothing');
 });
 
@@ -134,11 +139,15 @@ t.test('54. msg: an unknown topic, or one without subscribers, is 500 topic not 
   t.strictSame(await subscribe('t54-empty', `${busi.url}/i54-gone`), SUCCESS, 'a subscriber');
   t.strictSame(await unsubscribe('t54-empty', `${busi.url}/i54-gone`), SUCCESS, 'and gone again');
   const gid = gidOf(`${t.name} empty`);
-  t.match(await dtm.post('submit', msgBody(gid, ['topic://t54-empty'])), { status: 500, body: { message: /topic not found/ } }, 'a topic with no subscriber: 500 topic not found');
+  t.match(
+    await dtm.post('submit', msgBody(gid, ['topic://t54-empty'])),
+    { status: 500, body: { message: /topic not found/ } },
+    'a topic with no subscriber: 500 topic not found',
+  );
   t.strictSame(await dtm.query(gid), { transaction: null, branches: [] }, 'nothing stored');
 });
 
-t.test('55. unsubscribe: an unknown url or topic answers DTM\'s 500; the last url leaves an empty topic', async (t) => {
+t.test("55. unsubscribe: an unknown url or topic answers DTM's 500; the last url leaves an empty topic", async (t) => {
   t.strictSame(await subscribe('t55-un', `${busi.url}/i55-U1`), SUCCESS, 'U1 subscribed');
   t.strictSame(await unsubscribe('t55-un', `${busi.url}/i55-other`), E500('no such an url '), 'an unknown url → 500 "no such an url " (trailing space)');
   t.strictSame(await unsubscribe('t55-nothing', `${busi.url}/i55-U1`), E500('no such a topic'), 'an unknown topic → 500 no such a topic');
@@ -155,12 +164,20 @@ t.test('55. DELETE /topic/:name answers 200, then 500 storage: NotFound; msg see
   t.strictSame(await queryKV('topics', 't55-del'), { kv: [] }, 'gone from queryKV');
   t.strictSame(await deleteTopic('t55-del'), E500('storage: NotFound'), 'DELETE again → 500 storage: NotFound');
   const gid = gidOf(t.name);
-  t.match(await dtm.post('submit', msgBody(gid, ['topic://t55-del'])), { status: 500, body: { message: /topic not found/ } }, 'a msg on the deleted topic: topic not found (DTM would still use its cache)');
+  t.match(
+    await dtm.post('submit', msgBody(gid, ['topic://t55-del'])),
+    { status: 500, body: { message: /topic not found/ } },
+    'a msg on the deleted topic: topic not found (DTM would still use its cache)',
+  );
   t.strictSame(await subscribe('a b/é', `${busi.url}/i55-odd`), SUCCESS, 'a topic name with a space, a slash and non-ASCII');
   t.strictSame(await deleteTopic('a b/é'), SUCCESS, 'DELETE with the percent-encoded name → 200');
   t.strictSame(await queryKV('topics', 'a b/é'), { kv: [] }, 'that topic is gone');
   const malformed = await fetch(`${dtm.dtm}/topic/%E0%A4%A`, { method: 'DELETE' });
-  t.strictSame({ status: malformed.status, body: await malformed.json() }, E500('storage: NotFound'), 'a malformed escape in the name is taken as sent (and does not crash the server)');
+  t.strictSame(
+    { status: malformed.status, body: await malformed.json() },
+    E500('storage: NotFound'),
+    'a malformed escape in the name is taken as sent (and does not crash the server)',
+  );
   const unknown = await fetch(`${dtm.dtm}/topic/`, { method: 'DELETE' });
   t.equal(unknown.status, 404, 'DELETE /topic/ without a name → 404');
   await unknown.text();
@@ -185,13 +202,17 @@ t.test('55. queryKV shows the topic record, its version counting each subscribe 
         },
       ],
     },
-    'DTM\'s KVStore JSON: id 0, times, cat, k, v (the subscribers\' JSON text), version 1',
+    "DTM's KVStore JSON: id 0, times, cat, k, v (the subscribers' JSON text), version 1",
   );
-  t.equal(Date.parse(kv.kv[0].create_time), start, 'create_time is the (fake) clock\'s time, as RFC 3339');
+  t.equal(Date.parse(kv.kv[0].create_time), start, "create_time is the (fake) clock's time, as RFC 3339");
   dtm.clock.advance(60_000);
   t.strictSame(await subscribe('t55-kv', 'http://s2.test/a?x=1&y=2'), SUCCESS, 'subscribe s2');
   kv = await queryKV('topics', 't55-kv');
-  t.match(kv.kv[0], { version: 2, v: '[{"url":"http://s1.test/a","remark":"first"},{"url":"http://s2.test/a?x=1\\u0026y=2","remark":""}]' }, 'version 2; & spelled \\u0026 as Go writes it');
+  t.match(
+    kv.kv[0],
+    { version: 2, v: '[{"url":"http://s1.test/a","remark":"first"},{"url":"http://s2.test/a?x=1\\u0026y=2","remark":""}]' },
+    'version 2; & spelled \\u0026 as Go writes it',
+  );
   t.equal(Date.parse(kv.kv[0].update_time) - Date.parse(kv.kv[0].create_time), 60_000, 'update_time moved with the clock; create_time kept');
   t.strictSame(await unsubscribe('t55-kv', 'http://s1.test/a'), SUCCESS, 'unsubscribe s1');
   t.match((await queryKV('topics', 't55-kv')).kv[0], { version: 3, v: '[{"url":"http://s2.test/a?x=1\\u0026y=2","remark":""}]' }, 'version 3');
@@ -219,10 +240,7 @@ t.test('55. scanKV pages the topics with limit and position until next_position 
     rounds++;
   } while (position !== '' && rounds < 100);
   t.equal(position, '', 'the last page ends with next_position ""');
-  t.ok(
-    sizes.every((n) => n === 2) || sizes.slice(0, -1).every((n) => n === 2),
-    `full pages of 2 but the last (${sizes.join(', ')})`,
-  );
+  t.ok(sizes.every((n) => n === 2) || sizes.slice(0, -1).every((n) => n === 2), `full pages of 2 but the last (${sizes.join(', ')})`);
   t.strictSame(seen, [...new Set(seen)].sort(), 'every topic once, in key order');
   t.ok(
     [0, 1, 2, 3, 4].every((i) => seen.includes(`t55-scan-${i}`)),
@@ -231,7 +249,11 @@ t.test('55. scanKV pages the topics with limit and position until next_position 
   const whole = await dtm.get('scanKV?cat=topics');
   t.match(whole, { status: 200, body: { next_position: '' } }, 'default limit 100: one page');
   t.equal(whole.body.kv.length, seen.length, 'the same topics');
-  t.match(whole.body.kv[0], { id: 0, cat: 'topics', k: String, v: String, version: Number, create_time: String, update_time: String }, 'records in DTM\'s KVStore JSON');
+  t.match(
+    whole.body.kv[0],
+    { id: 0, cat: 'topics', k: String, v: String, version: Number, create_time: String, update_time: String },
+    "records in DTM's KVStore JSON",
+  );
   t.strictSame(await dtm.get('scanKV?cat=nothing'), { status: 200, body: { kv: [], next_position: '' } }, 'an empty cat');
   t.match(await dtm.get('scanKV?cat=topics&limit=0'), { status: 400, body: { message: /^\[DTM_BAD_PARAM\] limit/ } }, 'limit 0 → 400');
   t.match(await dtm.get('scanKV?cat=topics&limit=x'), { status: 400, body: { message: /^\[DTM_BAD_PARAM\] limit/ } }, 'limit x → 400');

@@ -39,7 +39,6 @@ function alive(pid: number): boolean {
   }
 }
 
-
 t.test('--workers 2: both processes listen on one port, requests succeed, a dead worker is replaced, SIGTERM stops all', async (t) => {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN, '--workers', '2'], {
@@ -86,7 +85,10 @@ t.test('--workers 2: both processes listen on one port, requests succeed, a dead
       gid,
       trans_type: 'saga',
       wait_result: true,
-      steps: [{ action: '', compensate: '' }, { action: '', compensate: '' }],
+      steps: [
+        { action: '', compensate: '' },
+        { action: '', compensate: '' },
+      ],
       payloads: ['{}', '{}'],
     });
     const res = await fetch(`http://127.0.0.1:${port}/api/dtmsvr/submit`, { method: 'POST', body, headers: { connection: 'close' } });

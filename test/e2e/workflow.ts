@@ -27,13 +27,25 @@ t.test('56. workflow: prepareWorkflow, recorded progress, submit with result', a
   t.strictSame(reg, { status: 200, body: { dtm_result: 'SUCCESS' } }, 'progress recorded');
   const second = await s.dtm.post('prepareWorkflow', wfBody(gid, 'wf56', '{"amount":30}'));
   t.match(second.body.progresses, [{ branch_id: '01', op: 'action', status: 'succeed', bin_data: b64('abc') }], 'the progress comes back with base64 bin_data');
-  t.equal((await s.dtm.post('registerBranch', { gid, trans_type: 'workflow', branch_id: '01', op: 'action', status: 'succeed', data: 'abc' })).status, 500, 'duplicate progress is refused');
+  t.equal(
+    (await s.dtm.post('registerBranch', { gid, trans_type: 'workflow', branch_id: '01', op: 'action', status: 'succeed', data: 'abc' })).status,
+    500,
+    'duplicate progress is refused',
+  );
   const result = b64('{"order":1}');
-  t.strictSame(await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'succeed', result } }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'submit 200');
+  t.strictSame(
+    await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'succeed', result } }),
+    { status: 200, body: { dtm_result: 'SUCCESS' } },
+    'submit 200',
+  );
   const q = await s.dtm.query(gid);
   t.match(q.transaction, { status: 'succeed', result }, 'succeed with the result stored');
   t.equal(s.busi.calls.length, 0, 'the server called nothing');
-  t.match(await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'failed' } }), { status: 500, body: { message: 'storage: NotFound' } }, 'a submit of a finished workflow → DTM\'s 500');
+  t.match(
+    await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'failed' } }),
+    { status: 500, body: { message: 'storage: NotFound' } },
+    "a submit of a finished workflow → DTM's 500",
+  );
 });
 
 t.test('56b. workflow: a failed submit stores the rollback reason', async (t) => {
@@ -70,7 +82,11 @@ t.test('57b. workflow: with empty input data the resume call is a GET', async (t
   await s.dtm.post('prepareWorkflow', wfBody(gid, 'wf57b', ''));
   s.dtm.clock.advance(10_001);
   await s.dtm.app.poller.tick();
-  t.strictSame(s.busi.calls.map((c) => [c.method, c.body]), [['GET', '']], 'GET without a body');
+  t.strictSame(
+    s.busi.calls.map((c) => [c.method, c.body]),
+    [['GET', '']],
+    'GET without a body',
+  );
   await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'succeed' } });
 });
 
@@ -87,10 +103,18 @@ t.test('58. workflow: registerBranch after submit → 409', async (t) => {
 
 t.test('workflow: bad custom_data and bad progress are 400s', async (t) => {
   const gid = gidOf(t.name);
-  t.match(await s.dtm.post('prepareWorkflow', { ...wfBody(gid, 'x', ''), custom_data: 'nope' }), { status: 400, body: { message: /DTM_BAD_CUSTOM_DATA/ } }, 'custom_data not JSON');
+  t.match(
+    await s.dtm.post('prepareWorkflow', { ...wfBody(gid, 'x', ''), custom_data: 'nope' }),
+    { status: 400, body: { message: /DTM_BAD_CUSTOM_DATA/ } },
+    'custom_data not JSON',
+  );
   t.match(await s.dtm.post('prepareWorkflow', { ...wfBody(gid, 'x', ''), custom_data: '{}' }), { status: 400, body: { message: /name/ } }, 'no name');
   t.equal((await s.dtm.query(gid)).transaction, null, 'nothing stored');
   await s.dtm.post('prepareWorkflow', wfBody(gid, 'wfbad', ''));
-  t.match(await s.dtm.post('registerBranch', { gid, trans_type: 'workflow', branch_id: '01', op: 'action', status: 'maybe' }), { status: 400 }, 'a progress status other than succeed/failed');
+  t.match(
+    await s.dtm.post('registerBranch', { gid, trans_type: 'workflow', branch_id: '01', op: 'action', status: 'maybe' }),
+    { status: 400 },
+    'a progress status other than succeed/failed',
+  );
   await s.dtm.post('submit', { gid, trans_type: 'workflow', req_extra: { status: 'succeed' } });
 });

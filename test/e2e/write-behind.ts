@@ -21,7 +21,13 @@ const actionStatus = async (dtm: TestApp, gid: string, step: number): Promise<st
 t.test('by default a saga whose branches answer quickly writes its results once, with the final status', async (t) => {
   const gid = gidOf(t.name);
   const before = await saveProgressCalls(s.dtm);
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['S1', 'C1'], ['S2', 'C2']]));
+  await s.dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['S1', 'C1'],
+      ['S2', 'C2'],
+    ]),
+  );
   const q = await s.dtm.waitStatus(gid, 'succeed');
   t.strictSame(
     q.branches.map((b: { status: string }) => b.status),
@@ -34,7 +40,13 @@ t.test('by default a saga whose branches answer quickly writes its results once,
 t.test(`by default a result is written within ${BRANCH_WRITE_BEHIND_MS} ms while the next branch is still running`, async (t) => {
   const gid = gidOf(t.name);
   s.busi.delay('S2', 1500);
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['S1', 'C1'], ['S2', 'C2']]));
+  await s.dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['S1', 'C1'],
+      ['S2', 'C2'],
+    ]),
+  );
   await waitFor(() => s.busi.callsTo('S2').length === 1);
   await waitFor(async () => (await actionStatus(s.dtm, gid, 0)) === 'succeed', 1000, 'step 1 to be recorded');
   t.equal(await actionStatus(s.dtm, gid, 0), 'succeed', 'step 1 is recorded');
@@ -46,7 +58,18 @@ t.test(`by default a result is written within ${BRANCH_WRITE_BEHIND_MS} ms while
 t.test('in a concurrent saga a result is written within the window while a sibling call still runs', async (t) => {
   const gid = gidOf(t.name);
   s.busi.delay('Slow', 1500);
-  await s.dtm.post('submit', sagaBody(gid, s.busi.url, [['Fast', ''], ['Slow', '']], { custom_data: JSON.stringify({ concurrent: true }) }));
+  await s.dtm.post(
+    'submit',
+    sagaBody(
+      gid,
+      s.busi.url,
+      [
+        ['Fast', ''],
+        ['Slow', ''],
+      ],
+      { custom_data: JSON.stringify({ concurrent: true }) },
+    ),
+  );
   await waitFor(() => s.busi.callsTo('Fast').length === 1 && s.busi.callsTo('Fast')[0]!.doneAt > 0);
   await waitFor(async () => (await actionStatus(s.dtm, gid, 0)) === 'succeed', 1000, 'the fast step to be recorded');
   t.equal(await actionStatus(s.dtm, gid, 0), 'succeed', 'the fast step is recorded');
@@ -59,7 +82,14 @@ t.test('with UPDATE_BRANCH_SYNC=1 each result is written before the next branch 
   t.teardown(() => dtm.stop());
   const gid = gidOf(t.name);
   s.busi.delay('S2', 800);
-  await dtm.post('submit', sagaBody(gid, s.busi.url, [['S1', 'C1'], ['S2', 'C2'], ['S3', 'C3']]));
+  await dtm.post(
+    'submit',
+    sagaBody(gid, s.busi.url, [
+      ['S1', 'C1'],
+      ['S2', 'C2'],
+      ['S3', 'C3'],
+    ]),
+  );
   await waitFor(() => s.busi.callsTo('S2').length === 1);
   t.equal(await actionStatus(dtm, gid, 0), 'succeed', 'step 1 is already recorded when step 2 is called');
   await dtm.waitStatus(gid, 'succeed');

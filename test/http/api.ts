@@ -106,7 +106,7 @@ t.test('4. submit with malformed JSON → 400 with a message (deliberate deviati
   t.strictSame(await dtm.get('../ping'), { status: 200, body: { msg: 'pong' } }, 'the server keeps serving');
 });
 
-t.test("29. submit on a succeed gid → 409 \"current status 'succeed', cannot sumbmit. FAILURE\"", async (t) => {
+t.test('29. submit on a succeed gid → 409 "current status \'succeed\', cannot sumbmit. FAILURE"', async (t) => {
   const gid = gidOf(t.name);
   const body = sagaBody(gid, busi.url, [['i29-TransOut', 'i29-TransOutRevert']], { wait_result: true });
   t.strictSame(await dtm.post('submit', body), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'first submit succeeds');
@@ -121,7 +121,13 @@ t.test("29. submit on a succeed gid → 409 \"current status 'succeed', cannot s
 
 t.test('30. msg prepare twice → 200 both; prepare after succeed (or while submitted) → 409', async (t) => {
   const gid = gidOf(t.name);
-  const body = { gid, trans_type: 'msg', steps: [{ action: `${busi.url}/i30-TransIn` }], payloads: ['{"amount":30}'], query_prepared: `${busi.url}/i30-QueryPrepared` };
+  const body = {
+    gid,
+    trans_type: 'msg',
+    steps: [{ action: `${busi.url}/i30-TransIn` }],
+    payloads: ['{"amount":30}'],
+    query_prepared: `${busi.url}/i30-QueryPrepared`,
+  };
   t.strictSame(await dtm.post('prepare', body), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'first prepare → 200');
   const before = await dtm.query(gid);
   t.strictSame(await dtm.post('prepare', body), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'second prepare → 200 (idempotent)');
@@ -149,7 +155,7 @@ t.test('30. msg prepare twice → 200 both; prepare after succeed (or while subm
   t.strictSame(await dtm.post('forceStop', { gid: gid2 }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'cleanup: force-stop the stuck msg');
 });
 
-t.test("31. abort on a saga → 409 \"trans type: 'saga' current status …\"", async (t) => {
+t.test('31. abort on a saga → 409 "trans type: \'saga\' current status …"', async (t) => {
   const gid = gidOf(t.name);
   t.equal((await dtm.post('submit', sagaBody(gid, busi.url, [['i31-TransOut', '']], { wait_result: true }))).status, 200, 'saga submitted and done');
   const r = await dtm.post('abort', { gid, trans_type: 'saga' });
@@ -199,17 +205,29 @@ t.test('59. forceStop: submitted saga → failed without compensation or retries
   await settle(dtm, gid);
   const q = await dtm.query(gid);
   t.match(q.transaction, { status: 'submitted', next_cron_interval: 20 }, 'the failing action left it submitted with backoff');
-  t.strictSame(callsOf(gid).map((c) => c.query['op']), ['action'], 'one action call so far');
+  t.strictSame(
+    callsOf(gid).map((c) => c.query['op']),
+    ['action'],
+    'one action call so far',
+  );
 
   t.strictSame(await dtm.post('forceStop', { gid }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'forceStop → 200 SUCCESS');
   const stopped = await dtm.query(gid);
   t.match(stopped.transaction, { status: 'failed', rollback_time: String }, 'status failed with rollback_time');
-  t.strictSame(stopped.branches.map((b: { status: string }) => b.status), ['prepared', 'prepared'], 'no branch was touched');
+  t.strictSame(
+    stopped.branches.map((b: { status: string }) => b.status),
+    ['prepared', 'prepared'],
+    'no branch was touched',
+  );
 
   dtm.clock.advance(3_600_000);
   await dtm.app.poller.tick();
   await dtm.app.poller.tick();
-  t.strictSame(callsOf(gid).map((c) => c.query['op']), ['action'], 'no compensation and no further retries after an hour and two ticks');
+  t.strictSame(
+    callsOf(gid).map((c) => c.query['op']),
+    ['action'],
+    'no compensation and no further retries after an hour and two ticks',
+  );
   t.equal((await dtm.query(gid)).transaction.status, 'failed', 'still failed');
 
   t.strictSame(
@@ -294,7 +312,11 @@ t.test('61. resetCronTime?timeout=100&limit=9 with 10 far-out transactions → h
   t.equal(callsOf(left[0]!).length, 1, 'the one left out was not retried');
   t.equal((await app.query(left[0]!)).transaction.status, 'submitted', 'and is still submitted');
 
-  t.strictSame(await app.get('resetCronTime?timeout=100&limit=9'), { status: 200, body: { has_remaining: false, succeed_count: 1 } }, 'then the last one alone');
+  t.strictSame(
+    await app.get('resetCronTime?timeout=100&limit=9'),
+    { status: 200, body: { has_remaining: false, succeed_count: 1 } },
+    'then the last one alone',
+  );
   t.strictSame(await app.get('resetCronTime?timeout=100&limit=9'), { status: 200, body: { has_remaining: false, succeed_count: 0 } }, 'and then nothing');
   t.match(await app.get('resetCronTime?limit=x'), { status: 400, body: { message: /limit/ } }, 'a non-integer limit is a 400 with a message');
 });
@@ -352,11 +374,7 @@ t.test('62. all: limit=1 paging visits each exactly once; gid lookup; status/tra
   t.strictSame(await gidsOf('transType=msg&status=succeed'), [m2], 'transType and status combine');
   t.strictSame(await gidsOf(`createTimeStart=${created[s2]! - 5000}`), [s2, m1, m2, f1].sort(), 'createTimeStart (ms) excludes older');
   t.strictSame(await gidsOf(`createTimeEnd=${created[m2]! - 5000}`), [s1, s2, m1].sort(), 'createTimeEnd (ms) excludes newer');
-  t.strictSame(
-    await gidsOf(`createTimeStart=${created[s2]! - 5000}&createTimeEnd=${created[m1]! + 5000}&limit=10`),
-    [s2, m1].sort(),
-    'both bounds together',
-  );
+  t.strictSame(await gidsOf(`createTimeStart=${created[s2]! - 5000}&createTimeEnd=${created[m1]! + 5000}&limit=10`), [s2, m1].sort(), 'both bounds together');
   t.match(await app.get('all?limit=abc'), { status: 400, body: { message: /limit/ } }, 'a non-integer limit → 400 with a message');
 });
 
@@ -410,12 +428,22 @@ t.test('bad input: 4xx JSON with a message, nothing stored, the server keeps ser
   await expectRejected(t, dtm, 'submit', send({ ...good(g1), wait_result: 'true' }), 'wait_result given as a string', { gid: g1, message: /wait_result/ });
   await expectRejected(t, dtm, 'submit', send({ ...good(g1), retry_interval: '10' }), 'retry_interval given as a string', { gid: g1 });
   for (const url of ['ftp://x', 'javascript:1', 'localhost:8080/a', '/relative']) {
-    await expectRejected(t, dtm, 'submit', send({ ...good(g1), steps: [{ action: url, compensate: '' }] }), `saga action URL ${url}`, { gid: g1, message: /URL/ });
+    await expectRejected(t, dtm, 'submit', send({ ...good(g1), steps: [{ action: url, compensate: '' }] }), `saga action URL ${url}`, {
+      gid: g1,
+      message: /URL/,
+    });
   }
   await expectRejected(t, dtm, 'submit', send({ ...good(g1), steps: [{ action: '', compensate: 'ftp://x' }] }), 'saga compensate URL ftp://x', { gid: g1 });
-  await expectRejected(t, dtm, 'submit', send({ gid: g1, trans_type: 'msg', steps: [{ action: 'javascript:1' }], payloads: ['{}'] }), 'msg action URL javascript:1', {
-    gid: g1,
-  });
+  await expectRejected(
+    t,
+    dtm,
+    'submit',
+    send({ gid: g1, trans_type: 'msg', steps: [{ action: 'javascript:1' }], payloads: ['{}'] }),
+    'msg action URL javascript:1',
+    {
+      gid: g1,
+    },
+  );
   await expectRejected(t, dtm, 'prepare', send({ gid: g1, trans_type: 'msg', steps: [], payloads: [], query_prepared: 'ftp://x' }), 'query_prepared ftp://x', {
     gid: g1,
   });
@@ -429,19 +457,23 @@ t.test('bad input: 4xx JSON with a message, nothing stored, the server keeps ser
   t.strictSame(await dtm.post('submit', { ...good(ok), wait_result: true }), { status: 200, body: { dtm_result: 'SUCCESS' } }, 'and a good submit still works');
 });
 
-t.test('a gid with braces is accepted and works end to end (deliberate: DTM\'s `{a}-<uuid>` hash-tag recipe)', async (t) => {
+t.test("a gid with braces is accepted and works end to end (deliberate: DTM's `{a}-<uuid>` hash-tag recipe)", async (t) => {
   const gid = `{a}-${gidOf(t.name)}`;
   t.strictSame(
     await dtm.post('submit', sagaBody(gid, busi.url, [['braces-TransOut', '']], { wait_result: true })),
     { status: 200, body: { dtm_result: 'SUCCESS' } },
     'submit with a braced gid → 200',
   );
-  t.strictSame(callsOf(gid).map((c) => [c.path, c.query['branch_id']]), [['braces-TransOut', '01']], 'the action got the braced gid');
+  t.strictSame(
+    callsOf(gid).map((c) => [c.path, c.query['branch_id']]),
+    [['braces-TransOut', '01']],
+    'the action got the braced gid',
+  );
   t.match(await dtm.query(gid), { transaction: { gid, status: 'succeed' } }, 'query finds it by its braced gid');
   t.match((await dtm.get(`all?gid=${encodeURIComponent(gid)}`)).body, { transactions: [{ gid }] }, 'all?gid= finds it too');
   const keys = await dtm.redis.client.keys(`*${gid}*`);
   t.strictSame(keys, [dtm.app.store.keys.trans(gid)], 'its record sits behind our own hash tag, the gid after it');
-  t.match(keys[0], /^\{[^}]*\}:g:\{a\}-/, 'the key starts with our tag, not the gid\'s');
+  t.match(keys[0], /^\{[^}]*\}:g:\{a\}-/, "the key starts with our tag, not the gid's");
 });
 
 t.test('bad input: a body over MAX_BODY_BYTES → 413 JSON with a message, nothing stored', async (t) => {

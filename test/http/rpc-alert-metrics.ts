@@ -40,7 +40,11 @@ t.test('json-rpc: parse error, invalid request, unknown method, other errors', a
   t.match((await rpc({ jsonrpc: '1.0', id: '1', method: 'newGid' })).body, { error: { code: -32600 } }, 'wrong version');
   t.match((await rpc({ jsonrpc: '2.0', id: '', method: 'newGid' })).body, { error: { code: -32600 } }, 'empty id');
   t.match((await rpc({ jsonrpc: '2.0', id: '1', method: 'query' })).body, { error: { code: -32601 } }, 'unknown method');
-  t.match((await rpc({ jsonrpc: '2.0', id: '1', method: 'abort', params: { gid: 'no-such-rpc' } })).body, { error: { code: -32603, message: 'no TransGlobal with gid: no-such-rpc found' } }, 'other errors are -32603');
+  t.match(
+    (await rpc({ jsonrpc: '2.0', id: '1', method: 'abort', params: { gid: 'no-such-rpc' } })).body,
+    { error: { code: -32603, message: 'no TransGlobal with gid: no-such-rpc found' } },
+    'other errors are -32603',
+  );
 });
 
 t.test('63. alert webhook: after the 3rd consecutive failure it receives gid, status, branch, error, retry_count', async (t) => {
@@ -55,15 +59,26 @@ t.test('63. alert webhook: after the 3rd consecutive failure it receives gid, st
   const alerts = busi.callsTo('Alert');
   t.equal(alerts.length, 1, 'one alert: intervals 20, 40, 80 are retry counts 1, 2, 3');
   t.equal(alerts[0]!.method, 'POST', 'POST');
-  t.match(JSON.parse(alerts[0]!.body), { gid, status: 'submitted', branch: `${busi.url}/Flaky`, error: /boom/, retry_count: 3 }, 'DTM\'s alert body');
+  t.match(JSON.parse(alerts[0]!.body), { gid, status: 'submitted', branch: `${busi.url}/Flaky`, error: /boom/, retry_count: 3 }, "DTM's alert body");
   await dtm.post('forceStop', { gid });
 });
 
-t.test('64. metrics: a scrape parses, carries DTM\'s names, and labels stay bounded after a mixed load', async (t) => {
+t.test("64. metrics: a scrape parses, carries DTM's names, and labels stay bounded after a mixed load", async (t) => {
   for (let i = 0; i < 20; i++) {
     const gid = gidOf(`${t.name}-${i}`);
     if (i % 4 === 0) busi.next('M1', 'FAILURE');
-    await dtm.post('submit', sagaBody(gid, busi.url, [['M1', 'MC1'], ['M2', 'MC2']], { wait_result: true }));
+    await dtm.post(
+      'submit',
+      sagaBody(
+        gid,
+        busi.url,
+        [
+          ['M1', 'MC1'],
+          ['M2', 'MC2'],
+        ],
+        { wait_result: true },
+      ),
+    );
     await dtm.get(`query?gid=${gid}&x=${i}`);
   }
   await dtm.get('all?limit=3');
@@ -81,7 +96,20 @@ t.test('64. metrics: a scrape parses, carries DTM\'s names, and labels stay boun
     const name = m[1]!.replace(/_(bucket|sum|count)$/, '');
     series.set(name, (series.get(name) ?? new Set()).add((m[2] ?? '').replace(/,?le="[^"]*"/, '')));
   }
-  for (const name of ['dtm_server_process_total', 'dtm_server_response_duration', 'dtm_transaction_process_total', 'dtm_branch_process_total', 'dtm_redis_script_duration_seconds', 'dtm_redis_script_replies_total', 'dtm_branch_call_duration_seconds', 'dtm_branch_calls_in_flight', 'dtm_due_transactions', 'dtm_redis_errors_total', 'dtm_poller_claimed_total', 'process_cpu_user_seconds_total']) {
+  for (const name of [
+    'dtm_server_process_total',
+    'dtm_server_response_duration',
+    'dtm_transaction_process_total',
+    'dtm_branch_process_total',
+    'dtm_redis_script_duration_seconds',
+    'dtm_redis_script_replies_total',
+    'dtm_branch_call_duration_seconds',
+    'dtm_branch_calls_in_flight',
+    'dtm_due_transactions',
+    'dtm_redis_errors_total',
+    'dtm_poller_claimed_total',
+    'process_cpu_user_seconds_total',
+  ]) {
     t.ok(series.has(name) || text.includes(`# TYPE ${name} `), `${name} is exported`);
   }
   t.match(text, /dtm_transaction_process_total\{model="saga",status="ok"\} \d+/, 'saga rounds counted ok');
@@ -96,7 +124,8 @@ t.test('metrics: a claim whose holder never rescheduled counts as an expired lea
   const gid = gidOf(t.name);
   busi.next('Lease', 'ONGOING');
   await dtm.post('submit', sagaBody(gid, busi.url, [['Lease', '']], { wait_result: true }));
-  const count = async (): Promise<number> => Number(/dtm_lease_expiries_total\{model="saga"\} (\d+)/.exec(await (await fetch(`${dtm.base}/api/metrics`)).text())?.[1] ?? '0');
+  const count = async (): Promise<number> =>
+    Number(/dtm_lease_expiries_total\{model="saga"\} (\d+)/.exec(await (await fetch(`${dtm.base}/api/metrics`)).text())?.[1] ?? '0');
   const before = await count();
   dtm.clock.advance(10_001);
   const bucket = dtm.app.store.keys.bucketOf(gid);

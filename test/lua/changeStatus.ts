@@ -126,11 +126,19 @@ t.test('an expected trans_type must match too; a mismatch is STALE with the curr
   await seed(h, 'cs-type-msg', 'prepared', { trans_type: 'msg' });
   await seed(h, 'cs-type-tcc', 'prepared', { trans_type: 'tcc' });
   const before = await snapshot(h.client, h.keys);
-  t.strictSame(await h.store.changeStatus('cs-type-tcc', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'STALE', current: 'prepared' }, 'tcc is not msg: STALE');
+  t.strictSame(
+    await h.store.changeStatus('cs-type-tcc', 'prepared', 'failed', { expectedType: 'msg' }),
+    { tag: 'STALE', current: 'prepared' },
+    'tcc is not msg: STALE',
+  );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
   t.strictSame(await h.store.changeStatus('cs-type-msg', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'OK' }, 'msg: OK');
   t.equal(await h.client.hget(h.keys.trans('cs-type-msg'), 's'), 'failed');
-  t.strictSame(await h.store.changeStatus('cs-type-msg', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'STALE', current: 'failed' }, 'the status guard still applies');
+  t.strictSame(
+    await h.store.changeStatus('cs-type-msg', 'prepared', 'failed', { expectedType: 'msg' }),
+    { tag: 'STALE', current: 'failed' },
+    'the status guard still applies',
+  );
 });
 
 t.test('a missing transaction is NOT_FOUND and nothing is created', async (t) => {
@@ -186,7 +194,11 @@ t.test('replaying a finishing change answers STALE with the target status and le
   t.strictSame(await h.store.changeStatus('cs-replay', 'submitted', 'succeed', input), { tag: 'OK' }, 'first: OK');
   const once = await snapshot(h.client, h.keys);
   h.clock.set(NOW + 5000);
-  t.strictSame(await h.store.changeStatus('cs-replay', 'submitted', 'succeed', input), { tag: 'STALE', current: 'succeed' }, 'replay: STALE succeed, which the caller reads as done');
+  t.strictSame(
+    await h.store.changeStatus('cs-replay', 'submitted', 'succeed', input),
+    { tag: 'STALE', current: 'succeed' },
+    'replay: STALE succeed, which the caller reads as done',
+  );
   t.strictSame(await snapshot(h.client, h.keys), once, 'the replay wrote nothing (finish time and TTL kept)');
   t.equal((await h.store.getTrans('cs-replay'))?.finish_time, NOW, 'finish time is the first call');
 });
@@ -236,6 +248,10 @@ t.test('through the store a bad argument is a StoreContractError', async (t) => 
   h.clock.set(T0);
   await seed(h, 'cs-bad-store', 'submitted');
   const before = await snapshot(h.client, h.keys);
-  await t.rejects(h.store.changeStatus('cs-bad-store', 'submitted', 'succeed', { branchUpdates: [[-1, 'succeed']] }), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'a negative branch index');
+  await t.rejects(
+    h.store.changeStatus('cs-bad-store', 'submitted', 'succeed', { branchUpdates: [[-1, 'succeed']] }),
+    { name: 'StoreContractError', message: /DTM_ARGS/ },
+    'a negative branch index',
+  );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
 });

@@ -28,7 +28,11 @@ t.test('takes only due entries, oldest first, up to the limit, and pushes their 
     'claimed entries are leased, the others untouched',
   );
   t.strictSame(await h.store.claimDue(1, LEASE, 10), [g3], 'an entry scored exactly now is due');
-  t.strictSame(await zmembers(h.client, h.keys.due(1)), { [g0!]: T0 + LEASE, [g1!]: T0 + LEASE, [g2!]: T0 + LEASE, [g3!]: T0 + LEASE, [g4!]: T0 + 1, [g5!]: T0 + 10_000 }, 'now it is leased too');
+  t.strictSame(
+    await zmembers(h.client, h.keys.due(1)),
+    { [g0!]: T0 + LEASE, [g1!]: T0 + LEASE, [g2!]: T0 + LEASE, [g3!]: T0 + LEASE, [g4!]: T0 + 1, [g5!]: T0 + 10_000 },
+    'now it is leased too',
+  );
 });
 
 t.test('a second claim at the same time takes nothing and writes nothing', async (t) => {
@@ -104,5 +108,8 @@ t.test('the raw reply is OK then the gids, as Buffers from the Buffer variant', 
     ['OK', 'cd0-0'],
     'tag then gid',
   );
-  t.ok(reply.every((v) => Buffer.isBuffer(v)), 'every element is a Buffer');
+  t.ok(
+    reply.every((v) => Buffer.isBuffer(v)),
+    'every element is a Buffer',
+  );
 });

@@ -38,7 +38,9 @@ function headerArgv(source: string): { index: number; rest: boolean; name: strin
 
 /** Reply tags a Lua source returns: `return { 'TAG'` and `table.insert(x, 1, 'TAG')`. */
 function replyTags(source: string): string[] {
-  const tags = [...source.matchAll(/return\s*\{\s*'([A-Z_]+)'/g), ...source.matchAll(/table\.insert\(\s*\w+\s*,\s*1\s*,\s*'([A-Z_]+)'\s*\)/g)].map((m) => m[1]!);
+  const tags = [...source.matchAll(/return\s*\{\s*'([A-Z_]+)'/g), ...source.matchAll(/table\.insert\(\s*\w+\s*,\s*1\s*,\s*'([A-Z_]+)'\s*\)/g)].map(
+    (m) => m[1]!,
+  );
   return [...new Set(tags)].sort();
 }
 
@@ -88,11 +90,9 @@ for (const spec of SCRIPTS) {
     );
     const last = argv.at(-1);
     const declared = last === undefined ? 0 : last.index;
-    const usedArgv = [
-      ...code.matchAll(/\b(?:num|str|oneOf)\((\d+)/g),
-      ...code.matchAll(/ARGV\[(\d+)\]/g),
-      ...code.matchAll(/readBranchUpdates\((\d+)/g),
-    ].map((m) => Number(m[1]));
+    const usedArgv = [...code.matchAll(/\b(?:num|str|oneOf)\((\d+)/g), ...code.matchAll(/ARGV\[(\d+)\]/g), ...code.matchAll(/readBranchUpdates\((\d+)/g)].map(
+      (m) => Number(m[1]),
+    );
     t.ok(
       // Reads past the last declaration are fine only inside a declared variadic tail.
       usedArgv.every((i) => i >= 1 && (i <= declared || last?.rest === true)),

@@ -63,7 +63,24 @@ t.test('creates a submitted saga with its branches, its schedule entry and its i
   const b = h.keys.bucketOf(nt.gid);
   t.strictSame(
     await fields(h.client, h.keys.trans(nt.gid), 's', 'tt', 'ct', 'ut', 'nct', 'nci', 'n', 'bs', 't1', 't2', 't3', 'ft', 'rt', 'rr', 'rc', 'res'),
-    { s: 'submitted', tt: 'saga', ct: String(T0), ut: String(T0), nct: String(T0 + 10_000), nci: '10', n: '3', bs: 'ppp', t1: null, t2: null, t3: null, ft: null, rt: null, rr: null, rc: null, res: null },
+    {
+      s: 'submitted',
+      tt: 'saga',
+      ct: String(T0),
+      ut: String(T0),
+      nct: String(T0 + 10_000),
+      nci: '10',
+      n: '3',
+      bs: 'ppp',
+      t1: null,
+      t2: null,
+      t3: null,
+      ft: null,
+      rt: null,
+      rr: null,
+      rc: null,
+      res: null,
+    },
     'the record holds the global fields and one status code per branch',
   );
   t.equal(await zscore(h.client, h.keys.due(b), nt.gid), T0 + 10_000, 'scheduled at next_cron_time');
@@ -76,7 +93,11 @@ t.test('creates a prepared message without branches', async (t) => {
   h.clock.set(T0 + 5);
   const nt = newTrans('ct-prepared-msg', { trans_type: 'msg', status: 'prepared', branches: [], next_cron_time: T0 + 5 + 35_000, next_cron_interval: 35 });
   t.strictSame(await h.store.createTrans(nt, 'prepare'), { tag: 'OK' }, 'created');
-  t.strictSame(await fields(h.client, h.keys.trans(nt.gid), 's', 'tt', 'n', 'bs'), { s: 'prepared', tt: 'msg', n: '0', bs: '' }, 'no branches, empty status string');
+  t.strictSame(
+    await fields(h.client, h.keys.trans(nt.gid), 's', 'tt', 'n', 'bs'),
+    { s: 'prepared', tt: 'msg', n: '0', bs: '' },
+    'no branches, empty status string',
+  );
   t.equal(await zscore(h.client, h.keys.due(h.keys.bucketOf(nt.gid)), nt.gid), T0 + 5 + 35_000, 'scheduled for the prepared check');
   t.strictSame(await h.store.getTrans(nt.gid), expected(nt, T0 + 5), 'getTrans decodes it');
 });
@@ -135,7 +156,12 @@ t.test('an existing gid is reported with its stored record, and only submit prom
     const before = await snapshot(h.client, h.keys);
     h.clock.set(T0 + 1000);
     // A different request for the same gid: the stored one must win.
-    const again = newTrans(gid, { trans_type: 'saga', branches: branches(1), status: row.mode === 'prepare' ? 'prepared' : 'submitted', next_cron_time: T0 + 99_000 });
+    const again = newTrans(gid, {
+      trans_type: 'saga',
+      branches: branches(1),
+      status: row.mode === 'prepare' ? 'prepared' : 'submitted',
+      next_cron_time: T0 + 99_000,
+    });
     const out = await h.store.createTrans(again, row.mode);
     const after = await h.store.getTrans(gid);
     t.ok(after !== undefined, `${row.name}: still there`);
@@ -144,7 +170,11 @@ t.test('an existing gid is reported with its stored record, and only submit prom
       t.strictSame(out, { tag: 'EXISTS', trans: stored }, `${row.name}: EXISTS with the stored record`);
       t.strictSame(await snapshot(h.client, h.keys), before, `${row.name}: nothing written`);
     } else {
-      t.strictSame(out, { tag: 'PROMOTED', trans: { ...stored, status: 'submitted', update_time: T0 + 1000 } }, `${row.name}: PROMOTED with the updated record`);
+      t.strictSame(
+        out,
+        { tag: 'PROMOTED', trans: { ...stored, status: 'submitted', update_time: T0 + 1000 } },
+        `${row.name}: PROMOTED with the updated record`,
+      );
       t.strictSame(after, { ...stored, status: 'submitted', update_time: T0 + 1000 }, `${row.name}: only status and update time changed`);
     }
     t.equal(after.status, row.after, `${row.name}: status is ${row.after}`);
@@ -226,7 +256,11 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
 
 t.test('through the store a bad argument is a StoreContractError', async (t) => {
   const before = await snapshot(h.client, h.keys);
-  await t.rejects(h.store.createTrans(newTrans('ct-bad-store', { next_cron_time: Number.NaN }), 'submit'), { name: 'StoreContractError', status: 500, message: /DTM_ARGS/ }, 'a NaN next cron time is a broken contract');
+  await t.rejects(
+    h.store.createTrans(newTrans('ct-bad-store', { next_cron_time: Number.NaN }), 'submit'),
+    { name: 'StoreContractError', status: 500, message: /DTM_ARGS/ },
+    'a NaN next cron time is a broken contract',
+  );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
 });
 
@@ -235,6 +269,10 @@ t.test('the request blob is stored in its compact form and read back unchanged',
   await h.store.createTrans(newTrans('ct-req-blob', { req }), 'submit');
   const blob = await h.client.hgetBuffer(h.keys.trans('ct-req-blob'), 'req');
   t.ok(blob !== null && blob.equals(encodeRequest(req)), 'the stored bytes are the encoded request');
-  t.strictSame(blob === null ? null : unpack(blob), { custom_data: 'ü€𝄞', options: { branch_headers: { 'x-a': '1' }, retry_limit: 3, wait_result: true } }, 'which leaves out the fields at their defaults');
+  t.strictSame(
+    blob === null ? null : unpack(blob),
+    { custom_data: 'ü€𝄞', options: { branch_headers: { 'x-a': '1' }, retry_limit: 3, wait_result: true } },
+    'which leaves out the fields at their defaults',
+  );
   t.match(await h.store.getTrans('ct-req-blob'), { req }, 'getTrans returns it');
 });

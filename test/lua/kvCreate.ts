@@ -31,11 +31,7 @@ t.test('a new record is created at version 1 with both times, listed in its cat 
   );
   t.strictSame(await zmembers(h.client, h.keys.kvIdx('topics')), { orders: 0 }, 'the key is in the cat index at score 0');
   t.equal(await h.client.ttl(h.keys.kv('topics', 'orders')), -1, 'KV records never expire (as in DTM)');
-  t.strictSame(
-    await kv.get('topics', 'orders'),
-    { cat: 'topics', k: 'orders', v: 'v1', version: 1, create_time: NOW, update_time: NOW },
-    'get reads it back',
-  );
+  t.strictSame(await kv.get('topics', 'orders'), { cat: 'topics', k: 'orders', v: 'v1', version: 1, create_time: NOW, update_time: NOW }, 'get reads it back');
 });
 
 t.test('cats and keys holding colons and non-ASCII text are distinct records', async (t) => {
@@ -66,7 +62,11 @@ t.test('replaying a create answers DUP at version 1 with its own value, and the 
   t.strictSame(await kv.create('topics', 'replay', 'mine'), { tag: 'OK' }, 'first: OK');
   const once = await snapshot(h.client, h.keys);
   h.clock.set(NOW + 5000);
-  t.strictSame(await kv.create('topics', 'replay', 'mine'), { tag: 'DUP', version: 1, v: 'mine' }, 'replay: DUP 1 with the same value, which the caller reads as done');
+  t.strictSame(
+    await kv.create('topics', 'replay', 'mine'),
+    { tag: 'DUP', version: 1, v: 'mine' },
+    'replay: DUP 1 with the same value, which the caller reads as done',
+  );
   t.strictSame(await snapshot(h.client, h.keys), once, 'the replay wrote nothing (create time kept)');
 });
 

@@ -72,7 +72,11 @@ t.test('replaying an update answers STALE at expected + 1 with its own value, an
   t.strictSame(await kv.update('topics', 'replay', 1, 'mine'), { tag: 'OK', version: 2 }, 'first: OK 2');
   const once = await snapshot(h.client, h.keys);
   h.clock.set(NOW + 5000);
-  t.strictSame(await kv.update('topics', 'replay', 1, 'mine'), { tag: 'STALE', version: 2, v: 'mine' }, 'replay: STALE 2 with the same value, which the caller reads as done');
+  t.strictSame(
+    await kv.update('topics', 'replay', 1, 'mine'),
+    { tag: 'STALE', version: 2, v: 'mine' },
+    'replay: STALE 2 with the same value, which the caller reads as done',
+  );
   t.strictSame(await snapshot(h.client, h.keys), once, 'the replay wrote nothing (update time kept)');
 });
 

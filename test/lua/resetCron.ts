@@ -32,18 +32,18 @@ t.test('pulls every entry scheduled after `from` forward to now, and only those'
   h.clock.set(T0);
   const { before, later } = await seedBucket(1, 3);
   t.strictSame(await h.store.resetCron(1, FROM, 10), { count: 3, hasRemaining: false }, 'three reset, none remaining');
-  t.strictSame(await zmembers(h.client, h.keys.due(1)), { ...before, ...Object.fromEntries(later.map((g) => [g, T0])) }, 'later entries at now, the rest unchanged');
+  t.strictSame(
+    await zmembers(h.client, h.keys.due(1)),
+    { ...before, ...Object.fromEntries(later.map((g) => [g, T0])) },
+    'later entries at now, the rest unchanged',
+  );
 });
 
 t.test('a limit below the number of candidates resets that many and reports more remaining', async (t) => {
   h.clock.set(T0);
   const { before, later } = await seedBucket(2, 5);
   t.strictSame(await h.store.resetCron(2, FROM, 2), { count: 2, hasRemaining: true }, 'first page: 2, more remaining');
-  t.strictSame(
-    await zmembers(h.client, h.keys.due(2)),
-    { ...before, [later[0]!]: T0, [later[1]!]: T0 },
-    'the two nearest were reset',
-  );
+  t.strictSame(await zmembers(h.client, h.keys.due(2)), { ...before, [later[0]!]: T0, [later[1]!]: T0 }, 'the two nearest were reset');
   t.strictSame(await h.store.resetCron(2, FROM, 2), { count: 2, hasRemaining: true }, 'second page: 2, more remaining');
   t.strictSame(await h.store.resetCron(2, FROM, 2), { count: 1, hasRemaining: false }, 'third page: the last one');
   t.strictSame(await h.store.resetCron(2, FROM, 2), { count: 0, hasRemaining: false }, 'then nothing');

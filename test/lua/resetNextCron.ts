@@ -18,7 +18,11 @@ t.test('makes a scheduled transaction due now', async (t) => {
   h.clock.set(T0 + 500);
   t.equal(await h.store.resetNextCron('rn-happy'), 'OK', 'OK');
   t.equal(await zscore(h.client, due('rn-happy'), 'rn-happy'), T0 + 500, 'due now');
-  t.strictSame(await fields(h.client, h.keys.trans('rn-happy'), 'nct', 'ut', 's', 'nci'), { nct: String(T0 + 500), ut: String(T0 + 500), s: 'submitted', nci: '10' }, 'record says so too; status and interval kept');
+  t.strictSame(
+    await fields(h.client, h.keys.trans('rn-happy'), 'nct', 'ut', 's', 'nci'),
+    { nct: String(T0 + 500), ut: String(T0 + 500), s: 'submitted', nci: '10' },
+    'record says so too; status and interval kept',
+  );
   t.equal(await h.client.pttl(h.keys.trans('rn-happy')), -1, 'no TTL');
   t.match(await h.store.getTrans('rn-happy'), { next_cron_time: T0 + 500, update_time: T0 + 500 }, 'getTrans');
   t.strictSame(await h.store.claimDue(h.keys.bucketOf('rn-happy'), 1000, 10), ['rn-happy'], 'a claim now takes it');
@@ -68,7 +72,11 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     t.strictSame(await snapshot(h.client, h.keys), before, `${row.name}: nothing written`);
   }
   h.clock.set(Number.NaN);
-  await t.rejects(h.store.resetNextCron('rn-bad'), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'through the store: a NaN clock is a StoreContractError');
+  await t.rejects(
+    h.store.resetNextCron('rn-bad'),
+    { name: 'StoreContractError', message: /DTM_ARGS/ },
+    'through the store: a NaN clock is a StoreContractError',
+  );
   h.clock.set(T0);
   t.equal(await zscore(h.client, due('rn-bad'), 'rn-bad'), T0 + 10_000, 'schedule unchanged');
 });

@@ -33,7 +33,19 @@ t.test('records branch results, the next cron time, interval and retry count', a
   t.strictSame(out, { tag: 'OK' }, 'OK');
   t.strictSame(
     await fields(h.client, h.keys.trans('sp-happy'), 's', 'bs', 't1', 't2', 't3', 'ut', 'nct', 'nci', 'rc', 'ft', 'rt'),
-    { s: 'submitted', bs: 'spf', t1: String(T0 + 1000), t2: null, t3: String(T0 + 1000), ut: String(T0 + 1000), nct: String(T0 + 5000), nci: '20', rc: '1', ft: null, rt: null },
+    {
+      s: 'submitted',
+      bs: 'spf',
+      t1: String(T0 + 1000),
+      t2: null,
+      t3: String(T0 + 1000),
+      ut: String(T0 + 1000),
+      nct: String(T0 + 5000),
+      nci: '20',
+      rc: '1',
+      ft: null,
+      rt: null,
+    },
     'branch codes and times, schedule fields; the global status is untouched',
   );
   t.equal(await zscore(h.client, h.keys.due(h.keys.bucketOf('sp-happy')), 'sp-happy'), T0 + 5000, 'rescheduled');
@@ -148,7 +160,15 @@ t.test('through the store a bad argument is a StoreContractError', async (t) => 
   h.clock.set(T0);
   await seed(h, 'sp-bad-store', 'submitted');
   const before = await snapshot(h.client, h.keys);
-  await t.rejects(h.store.saveProgress('sp-bad-store', 'submitted', { branchUpdates: [[7, 'succeed']] }), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'an out-of-range branch index');
-  await t.rejects(h.store.saveProgress('sp-bad-store', 'submitted', { nextCronTime: Number.POSITIVE_INFINITY }), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'an infinite next cron time');
+  await t.rejects(
+    h.store.saveProgress('sp-bad-store', 'submitted', { branchUpdates: [[7, 'succeed']] }),
+    { name: 'StoreContractError', message: /DTM_ARGS/ },
+    'an out-of-range branch index',
+  );
+  await t.rejects(
+    h.store.saveProgress('sp-bad-store', 'submitted', { nextCronTime: Number.POSITIVE_INFINITY }),
+    { name: 'StoreContractError', message: /DTM_ARGS/ },
+    'an infinite next cron time',
+  );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
 });

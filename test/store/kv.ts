@@ -67,8 +67,16 @@ t.test('a page that ends exactly at the last key already has an empty position',
 });
 
 t.test('scan stays within its cat; an empty or unknown cat has no records', async (t) => {
-  t.strictSame((await kv.scan('pagex', '', 100)).records.map((r) => r.v), ['another cat'], 'cat pagex: its one record, not page\'s');
-  t.strictSame((await kv.scan('', '', 100)).records.map((r) => [r.cat, r.k]), [['', 'empty-cat']], 'cat "" is a cat like any other');
+  t.strictSame(
+    (await kv.scan('pagex', '', 100)).records.map((r) => r.v),
+    ['another cat'],
+    "cat pagex: its one record, not page's",
+  );
+  t.strictSame(
+    (await kv.scan('', '', 100)).records.map((r) => [r.cat, r.k]),
+    [['', 'empty-cat']],
+    'cat "" is a cat like any other',
+  );
   t.strictSame(await kv.scan('unknown', '', 100), { records: [], nextPosition: '' }, 'unknown cat: nothing, done');
   t.strictSame(await kv.scan('page', 'zzz', 100), { records: [], nextPosition: '' }, 'a position past the end: nothing, done');
 });
@@ -78,13 +86,29 @@ t.test('a record deleted between the index read and the record read is skipped',
   await kv.create('race', 'b', 'v');
   // An index member without a record can only come from outside the scripts; reads skip it.
   await h.client.zadd(h.keys.kvIdx('race'), 0, 'ghost');
-  t.strictSame((await kv.scan('race', '', 10)).records.map((r) => r.k), ['a', 'b'], 'the ghost member is skipped');
-  t.strictSame((await kv.list('race', 10)).map((r) => r.k), ['a', 'b'], 'list skips it too');
+  t.strictSame(
+    (await kv.scan('race', '', 10)).records.map((r) => r.k),
+    ['a', 'b'],
+    'the ghost member is skipped',
+  );
+  t.strictSame(
+    (await kv.list('race', 10)).map((r) => r.k),
+    ['a', 'b'],
+    'list skips it too',
+  );
 });
 
 t.test('list returns the first records of a cat in key order, up to max', async (t) => {
-  t.strictSame((await kv.list('page', 1000)).map((r) => r.k), PAGE_KEYS, 'all 23');
-  t.strictSame((await kv.list('page', 5)).map((r) => r.k), PAGE_KEYS.slice(0, 5), 'max 5');
+  t.strictSame(
+    (await kv.list('page', 1000)).map((r) => r.k),
+    PAGE_KEYS,
+    'all 23',
+  );
+  t.strictSame(
+    (await kv.list('page', 5)).map((r) => r.k),
+    PAGE_KEYS.slice(0, 5),
+    'max 5',
+  );
   t.strictSame(await kv.list('unknown', 10), [], 'unknown cat: []');
 });
 
@@ -99,7 +123,11 @@ t.test('a corrupt record is a StoreContractError', async (t) => {
   await t.rejects(kv.get('corrupt', 'x'), { name: 'StoreContractError', message: /bad version/ }, 'get: a version that is not a number');
   await t.rejects(kv.scan('corrupt', '', 10), { name: 'StoreContractError' }, 'scan too');
   t.throws(() => decodeKv('c', 'k', { version: '1', create_time: '1', update_time: '1' }), { name: 'StoreContractError', message: /missing v/ }, 'no value');
-  t.throws(() => decodeKv('c', 'k', { v: '', version: '1', create_time: '', update_time: '1' }), { name: 'StoreContractError', message: /bad create_time/ }, 'empty create time');
+  t.throws(
+    () => decodeKv('c', 'k', { v: '', version: '1', create_time: '', update_time: '1' }),
+    { name: 'StoreContractError', message: /bad create_time/ },
+    'empty create time',
+  );
   t.equal(decodeKv('c', 'k', {}), undefined, 'an empty HASH is no record');
   const wrongType = h.keys.kv('wrongtype', 'x');
   await h.client.set(wrongType, 'a string');

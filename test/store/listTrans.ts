@@ -102,7 +102,11 @@ const filterRows: FilterRow[] = [
   { name: 'transType msg', q: { transType: 'msg' }, want: (m) => m.type === 'msg' },
   { name: 'createTimeStart (exclusive)', q: { createTimeStart: T0 + 300 }, want: (m) => m.createTime > T0 + 300 },
   { name: 'createTimeEnd (exclusive)', q: { createTimeEnd: T0 + 800 }, want: (m) => m.createTime < T0 + 800 },
-  { name: 'both time bounds (exclusive)', q: { createTimeStart: T0 + 300, createTimeEnd: T0 + 800 }, want: (m) => m.createTime > T0 + 300 && m.createTime < T0 + 800 },
+  {
+    name: 'both time bounds (exclusive)',
+    q: { createTimeStart: T0 + 300, createTimeEnd: T0 + 800 },
+    want: (m) => m.createTime > T0 + 300 && m.createTime < T0 + 800,
+  },
   {
     name: 'status, type and time together',
     q: { status: 'submitted', transType: 'saga', createTimeStart: T0 - 1, createTimeEnd: T0 + 1000 },
@@ -120,10 +124,7 @@ t.test('filters select exactly the matching transactions across pages', async (t
       t.strictSame(sorted(seen), want, `${row.name}, limit ${limit}: exactly the ${want.length} matching`);
     }
   }
-  t.ok(
-    model.some((m) => m.createTime === T0 + 300) && model.some((m) => m.createTime === T0 + 800),
-    'the data has rows exactly at both bounds',
-  );
+  t.ok(model.some((m) => m.createTime === T0 + 300) && model.some((m) => m.createTime === T0 + 800), 'the data has rows exactly at both bounds');
 });
 
 t.test('many transactions with the same create time in one bucket page without loss or repeat', async (t) => {
@@ -174,7 +175,11 @@ t.test('an empty dataset gives an empty page and an empty position', async (t) =
 
 t.test('a position this server did not return is a BadRequestError', async (t) => {
   for (const position of ['x', '8', '99', '-1', '1:', '1:abc:g', '1:2', ' 1', '1.5']) {
-    await t.rejects(h.store.listTrans({ position, limit: 3 }), { name: 'BadRequestError', status: 400, message: /DTM_BAD_POSITION/ }, `${JSON.stringify(position)}: 400`);
+    await t.rejects(
+      h.store.listTrans({ position, limit: 3 }),
+      { name: 'BadRequestError', status: 400, message: /DTM_BAD_POSITION/ },
+      `${JSON.stringify(position)}: 400`,
+    );
   }
   const ok = await h.store.listTrans({ position: '7', limit: 1 });
   t.ok(ok.transactions.length <= 1, 'a bare bucket number is a valid position');

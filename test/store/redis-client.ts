@@ -18,35 +18,38 @@ t.teardown(async () => {
   await redis.stop();
 });
 
-t.test('a paused Redis fails in-flight commands within the stall timeout, and so do commands queued while it reconnects; then the client recovers', async (t) => {
-  const client = createRedis(loadConfig({}, []), redis.url);
-  t.teardown(() => client.disconnect());
-  await client.connect();
-  t.equal(await client.ping(), 'PONG');
+t.test(
+  'a paused Redis fails in-flight commands within the stall timeout, and so do commands queued while it reconnects; then the client recovers',
+  async (t) => {
+    const client = createRedis(loadConfig({}, []), redis.url);
+    t.teardown(() => client.disconnect());
+    await client.connect();
+    t.equal(await client.ping(), 'PONG');
 
-  redis.server.process.kill('SIGSTOP');
-  const started = Date.now();
-  const err = await client.ping().then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  const waited = Date.now() - started;
-  t.ok(err instanceof Error, 'the command fails rather than hanging');
-  t.match(err?.message, /did not answer within 5000 ms/);
-  t.ok(waited >= 4_500 && waited < 15_000, `failed after ${waited} ms`);
+    redis.server.process.kill('SIGSTOP');
+    const started = Date.now();
+    const err = await client.ping().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const waited = Date.now() - started;
+    t.ok(err instanceof Error, 'the command fails rather than hanging');
+    t.match(err?.message, /did not answer within 5000 ms/);
+    t.ok(waited >= 4_500 && waited < 15_000, `failed after ${waited} ms`);
 
-  // Still paused: the reconnect's TCP handshake succeeds but nothing answers, so new commands
-  // wait in the offline queue or behind the ready check; they must fail too.
-  const again = Date.now();
-  const queuedErr = await client.ping().then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  const waitedAgain = Date.now() - again;
-  redis.server.process.kill('SIGCONT');
-  t.ok(queuedErr instanceof Error, 'a command sent while reconnecting fails too');
-  t.ok(waitedAgain < 15_000, `failed after ${waitedAgain} ms`);
+    // Still paused: the reconnect's TCP handshake succeeds but nothing answers, so new commands
+    // wait in the offline queue or behind the ready check; they must fail too.
+    const again = Date.now();
+    const queuedErr = await client.ping().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const waitedAgain = Date.now() - again;
+    redis.server.process.kill('SIGCONT');
+    t.ok(queuedErr instanceof Error, 'a command sent while reconnecting fails too');
+    t.ok(waitedAgain < 15_000, `failed after ${waitedAgain} ms`);
 
-  await new Promise<void>((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', () => resolve())));
-  t.equal(await client.ping(), 'PONG', 'works again after Redis resumes');
-});
+    await new Promise<void>((resolve) => (client.status === 'ready' ? resolve() : client.once('ready', () => resolve())));
+    t.equal(await client.ping(), 'PONG', 'works again after Redis resumes');
+  },
+);

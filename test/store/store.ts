@@ -88,5 +88,9 @@ t.test('an unreachable Redis is a StoreUnavailableError', async (t) => {
 t.test('a transaction seeded through the store reads back through getTrans', async (t) => {
   h.clock.set(T0);
   await seed(h, 'st-seeded', 'aborting');
-  t.match(await h.store.getTrans('st-seeded'), { gid: 'st-seeded', status: 'aborting', trans_type: 'saga', branches: [{}, {}, {}] }, 'aborting saga with three branches');
+  t.match(
+    await h.store.getTrans('st-seeded'),
+    { gid: 'st-seeded', status: 'aborting', trans_type: 'saga', branches: [{}, {}, {}] },
+    'aborting saga with three branches',
+  );
 });

@@ -47,7 +47,10 @@ t.test('200 commands from one tick leave in one write and get their own replies 
     replies = await Promise.all(Array.from({ length: 200 }, () => client.incr('counter')));
   });
   t.equal(writes, 1);
-  t.same(replies, Array.from({ length: 200 }, (_, i) => i + 1));
+  t.same(
+    replies,
+    Array.from({ length: 200 }, (_, i) => i + 1),
+  );
 });
 
 t.test('commands from separate callbacks of one loop turn share the write', async (t) => {

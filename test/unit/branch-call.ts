@@ -97,7 +97,7 @@ t.test('GET sends no body', async (t) => {
   t.equal(seen[0]!.body, '');
 });
 
-t.test('redirects are followed, as DTM\'s HTTP client does', async (t) => {
+t.test("redirects are followed, as DTM's HTTP client does", async (t) => {
   const o = await callBranch(dispatcher, req('/redirect', { method: 'GET', body: '' }));
   t.equal(o.result, 'SUCCESS');
   t.equal(o.status, 200);

@@ -38,28 +38,54 @@ function plainDecode(buf: Buffer): unknown {
       return v;
     };
     switch (b) {
-      case 0xc0: return null;
-      case 0xc2: return false;
-      case 0xc3: return true;
-      case 0xc4: { const n = take(1, (a) => buf.readUInt8(a)); const v = buf.subarray(o, o + n); o += n; return v; }
-      case 0xca: return take(4, (a) => buf.readFloatBE(a));
-      case 0xcb: return take(8, (a) => buf.readDoubleBE(a));
-      case 0xcc: return take(1, (a) => buf.readUInt8(a));
-      case 0xcd: return take(2, (a) => buf.readUInt16BE(a));
-      case 0xce: return take(4, (a) => buf.readUInt32BE(a));
-      case 0xcf: return Number(take(8, (a) => buf.readBigUInt64BE(a)));
-      case 0xd0: return take(1, (a) => buf.readInt8(a));
-      case 0xd1: return take(2, (a) => buf.readInt16BE(a));
-      case 0xd2: return take(4, (a) => buf.readInt32BE(a));
-      case 0xd3: return Number(take(8, (a) => buf.readBigInt64BE(a)));
-      case 0xd9: return str(take(1, (a) => buf.readUInt8(a)));
-      case 0xda: return str(take(2, (a) => buf.readUInt16BE(a)));
-      case 0xdb: return str(take(4, (a) => buf.readUInt32BE(a)));
-      case 0xdc: return arr(take(2, (a) => buf.readUInt16BE(a)));
-      case 0xdd: return arr(take(4, (a) => buf.readUInt32BE(a)));
-      case 0xde: return map(take(2, (a) => buf.readUInt16BE(a)));
-      case 0xdf: return map(take(4, (a) => buf.readUInt32BE(a)));
-      default: throw new Error(`not a plain msgpack type: 0x${b.toString(16)} at ${o - 1}`);
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4: {
+        const n = take(1, (a) => buf.readUInt8(a));
+        const v = buf.subarray(o, o + n);
+        o += n;
+        return v;
+      }
+      case 0xca:
+        return take(4, (a) => buf.readFloatBE(a));
+      case 0xcb:
+        return take(8, (a) => buf.readDoubleBE(a));
+      case 0xcc:
+        return take(1, (a) => buf.readUInt8(a));
+      case 0xcd:
+        return take(2, (a) => buf.readUInt16BE(a));
+      case 0xce:
+        return take(4, (a) => buf.readUInt32BE(a));
+      case 0xcf:
+        return Number(take(8, (a) => buf.readBigUInt64BE(a)));
+      case 0xd0:
+        return take(1, (a) => buf.readInt8(a));
+      case 0xd1:
+        return take(2, (a) => buf.readInt16BE(a));
+      case 0xd2:
+        return take(4, (a) => buf.readInt32BE(a));
+      case 0xd3:
+        return Number(take(8, (a) => buf.readBigInt64BE(a)));
+      case 0xd9:
+        return str(take(1, (a) => buf.readUInt8(a)));
+      case 0xda:
+        return str(take(2, (a) => buf.readUInt16BE(a)));
+      case 0xdb:
+        return str(take(4, (a) => buf.readUInt32BE(a)));
+      case 0xdc:
+        return arr(take(2, (a) => buf.readUInt16BE(a)));
+      case 0xdd:
+        return arr(take(4, (a) => buf.readUInt32BE(a)));
+      case 0xde:
+        return map(take(2, (a) => buf.readUInt16BE(a)));
+      case 0xdf:
+        return map(take(4, (a) => buf.readUInt32BE(a)));
+      default:
+        throw new Error(`not a plain msgpack type: 0x${b.toString(16)} at ${o - 1}`);
     }
   }
   const v = read();
@@ -79,7 +105,7 @@ const req: TransRequest = {
     timeout_to_fail: 35,
     request_timeout: 3,
     retry_interval: 0.5,
-    branch_headers: { 'x-trace': 'abc', 'Ünïcödé': '€𝄞' },
+    branch_headers: { 'x-trace': 'abc', Ünïcödé: '€𝄞' },
     concurrent: false,
     retry_limit: 2 ** 40,
   },
@@ -113,7 +139,14 @@ t.test('the output is plain msgpack: maps, arrays and scalars a plain reader dec
 t.test('the same object shape twice is still written as maps, never as records', async (t) => {
   const a = pack({ x: 1, y: 2 });
   const b = pack({ x: 3, y: 4 });
-  t.strictSame([plainDecode(a), plainDecode(b)], [{ x: 1, y: 2 }, { x: 3, y: 4 }], 'both decode plainly');
+  t.strictSame(
+    [plainDecode(a), plainDecode(b)],
+    [
+      { x: 1, y: 2 },
+      { x: 3, y: 4 },
+    ],
+    'both decode plainly',
+  );
   t.ok(isMapHeader(a[0]), 'the first is a msgpack map');
   t.ok(isMapHeader(b[0]), 'the second did not switch to a record extension');
 });

@@ -133,7 +133,11 @@ t.test('a DTM YAML file given with -c sets settings under DTM key names and over
     },
     'YAML wins over the environment; env-only settings and unknown DTM keys are kept or ignored',
   );
-  t.strictSame(loadConfig({ STORE_REDIS_PREFIX: 'envp' }, ['-c', yamlFile('RetryInterval: 4\n')]), { ...DEFAULTS, prefix: 'envp', retryIntervalMs: 4000 }, 'a key the YAML does not set keeps its env value');
+  t.strictSame(
+    loadConfig({ STORE_REDIS_PREFIX: 'envp' }, ['-c', yamlFile('RetryInterval: 4\n')]),
+    { ...DEFAULTS, prefix: 'envp', retryIntervalMs: 4000 },
+    'a key the YAML does not set keeps its env value',
+  );
   t.strictSame(loadConfig({}, ['--other', '-c', yamlFile('')]), DEFAULTS, 'an empty YAML file changes nothing');
 });
 

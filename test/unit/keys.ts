@@ -66,7 +66,10 @@ t.test('bucketOf is stable, an integer within range, and the same for every Keys
   );
   for (const n of [1, 2, 1024]) {
     const k = createKeys('dtm', n);
-    t.ok([...Array(1000).keys()].every((i) => k.bucketOf(randomGid(i)) < n), `${n} buckets: always below ${n}`);
+    t.ok(
+      [...Array(1000).keys()].every((i) => k.bucketOf(randomGid(i)) < n),
+      `${n} buckets: always below ${n}`,
+    );
   }
 });
 

@@ -66,7 +66,14 @@ function fakeKv(): FakeKv {
 function put(kv: FakeKv, topic: string, urls: string[]): void {
   const key = JSON.stringify([TOPICS_CAT, topic]);
   const cur = kv.records.get(key);
-  kv.records.set(key, { cat: TOPICS_CAT, k: topic, v: encodeSubscribers(urls.map((url) => ({ url, remark: '' }))), version: (cur?.version ?? 0) + 1, create_time: 0, update_time: 0 });
+  kv.records.set(key, {
+    cat: TOPICS_CAT,
+    k: topic,
+    v: encodeSubscribers(urls.map((url) => ({ url, remark: '' }))),
+    version: (cur?.version ?? 0) + 1,
+    create_time: 0,
+    update_time: 0,
+  });
 }
 
 const value = (kv: FakeKv, topic: string): { version: number | undefined; urls: string[] } => {
@@ -85,7 +92,14 @@ t.test('subscribers are spelled as Go writes them and read back leniently', asyn
   t.equal(encodeSubscribers([]), '[]', 'no subscriber: []');
   t.strictSame(decodeSubscribers('t', '[{"url":"http://h/a?x=1\\u0026y","remark":"r"}]'), [{ url: 'http://h/a?x=1&y', remark: 'r' }], 'escapes decode');
   t.strictSame(decodeSubscribers('t', 'null'), [], 'null is no subscriber (Go unmarshals it to an empty slice)');
-  t.strictSame(decodeSubscribers('t', '[{"url":"u"},{"remark":"r","extra":1}]'), [{ url: 'u', remark: '' }, { url: '', remark: 'r' }], 'missing fields are empty');
+  t.strictSame(
+    decodeSubscribers('t', '[{"url":"u"},{"remark":"r","extra":1}]'),
+    [
+      { url: 'u', remark: '' },
+      { url: '', remark: 'r' },
+    ],
+    'missing fields are empty',
+  );
   t.throws(() => decodeSubscribers('t', '{'), { name: 'InternalError', status: 500, message: /not JSON/ }, 'not JSON → 500');
   t.throws(() => decodeSubscribers('t', '{"url":"u"}'), { name: 'InternalError', message: /not a JSON array/ }, 'not an array → 500');
   t.throws(() => decodeSubscribers('t', '[1]'), { name: 'InternalError', message: /not a JSON object/ }, 'an element that is no object → 500');
@@ -98,13 +112,13 @@ t.test('subscribe: DTM checks and texts', async (t) => {
   await t.rejects(topics.subscribe('t', '', 'r'), E500('empty url'), 'empty url');
   await topics.subscribe('t', 'http://u1', 'r1');
   t.strictSame(value(kv, 't'), { version: 1, urls: ['http://u1'] }, 'the first subscribe creates version 1');
-  t.equal(kv.records.get(JSON.stringify(['topics', 't']))?.v, '[{"url":"http://u1","remark":"r1"}]', 'v is DTM\'s JSON text');
+  t.equal(kv.records.get(JSON.stringify(['topics', 't']))?.v, '[{"url":"http://u1","remark":"r1"}]', "v is DTM's JSON text");
   await t.rejects(topics.subscribe('t', 'http://u1', 'other remark'), E500('this url exists'), 'the same url again');
   await topics.subscribe('t', 'http://u2', '');
   t.strictSame(value(kv, 't'), { version: 2, urls: ['http://u1', 'http://u2'] }, 'a second url is appended, version 2');
 });
 
-t.test('subscribe retries a version race and keeps both writers\' urls', async (t) => {
+t.test("subscribe retries a version race and keeps both writers' urls", async (t) => {
   const kv = fakeKv();
   const topics = createTopics(kv);
   put(kv, 't', ['http://a']);
@@ -120,8 +134,21 @@ t.test('subscribe on a topic created concurrently appends to it', async (t) => {
   await topics.subscribe('t', 'http://mine', '');
   t.strictSame(value(kv, 't'), { version: 2, urls: ['http://first', 'http://mine'] }, 'DUP on create → read → update');
   const kv2 = fakeKv();
-  kv2.interfere(() => kv2.records.set(JSON.stringify([TOPICS_CAT, 't']), { cat: TOPICS_CAT, k: 't', v: encodeSubscribers([{ url: 'http://mine', remark: 'theirs' }]), version: 1, create_time: 0, update_time: 0 }));
-  await t.rejects(createTopics(kv2).subscribe('t', 'http://mine', 'mine'), E500('this url exists'), 'a concurrent create of the same url with another remark: this url exists');
+  kv2.interfere(() =>
+    kv2.records.set(JSON.stringify([TOPICS_CAT, 't']), {
+      cat: TOPICS_CAT,
+      k: 't',
+      v: encodeSubscribers([{ url: 'http://mine', remark: 'theirs' }]),
+      version: 1,
+      create_time: 0,
+      update_time: 0,
+    }),
+  );
+  await t.rejects(
+    createTopics(kv2).subscribe('t', 'http://mine', 'mine'),
+    E500('this url exists'),
+    'a concurrent create of the same url with another remark: this url exists',
+  );
   const kv3 = fakeKv();
   kv3.interfere(() => put(kv3, 't', ['http://mine']));
   await createTopics(kv3).subscribe('t', 'http://mine', '');
@@ -135,12 +162,19 @@ t.test('subscribe reads a replayed write (its own value one version up) as done'
   await topics.subscribe('t', 'http://u', '');
   t.equal(kv.writes, 0, 'create: DUP with our own value at version 1 is success');
   put(kv, 't2', ['http://a']);
-  kv.answer({ tag: 'STALE', version: 2, v: encodeSubscribers([{ url: 'http://a', remark: '' }, { url: 'http://b', remark: '' }]) });
+  kv.answer({
+    tag: 'STALE',
+    version: 2,
+    v: encodeSubscribers([
+      { url: 'http://a', remark: '' },
+      { url: 'http://b', remark: '' },
+    ]),
+  });
   await topics.subscribe('t2', 'http://b', '');
   t.equal(kv.writes, 0, 'update: STALE at expected + 1 with our own value is success');
 });
 
-t.test('subscribe gives up after a few lost races with DTM\'s storage error', async (t) => {
+t.test("subscribe gives up after a few lost races with DTM's storage error", async (t) => {
   const kv = fakeKv();
   const topics = createTopics(kv);
   put(kv, 't', ['http://a']);
@@ -176,7 +210,7 @@ t.test('unsubscribe retries races, reads replays as done, and gives up with stor
   put(kv, 't', ['http://a', 'http://b']);
   kv.interfere(() => put(kv, 't', ['http://a', 'http://b', 'http://c']));
   await topics.unsubscribe('t', 'http://a');
-  t.strictSame(value(kv, 't').urls, ['http://b', 'http://c'], 'the other writer\'s url is kept');
+  t.strictSame(value(kv, 't').urls, ['http://b', 'http://c'], "the other writer's url is kept");
   kv.interfere(() => put(kv, 't', ['http://d']));
   await t.rejects(topics.unsubscribe('t', 'http://b'), E500('no such an url '), 'removed by the other writer meanwhile');
   put(kv, 'r', ['http://a']);
@@ -208,7 +242,7 @@ t.test('resolve reads the subscriber urls fresh, [] for an unknown topic', async
   t.strictSame(await topics.resolve('t'), ['http://b'], 'a change is seen at once (no cache)');
 });
 
-t.test('msg topic:// steps expand to one branch per subscriber with DTM\'s branch ids', async (t) => {
+t.test("msg topic:// steps expand to one branch per subscriber with DTM's branch ids", async (t) => {
   const body = parseTransBody({
     gid: 'g',
     trans_type: 'msg',
@@ -235,7 +269,11 @@ t.test('msg topic:// steps expand to one branch per subscriber with DTM\'s branc
   t.throws(() => generateBranches(body, new Map([['one', ['http://s3/a']]])), E500('topic not found'), 'an unknown topic: 500 topic not found');
   t.throws(() => generateBranches(body, new Map([...topics, ['many', []]])), E500('topic not found'), 'a topic without subscribers: the same');
   t.throws(() => generateBranches(body), E500('topic not found'), 'no resolved topics at all: the same');
-  t.throws(() => generateBranches(body, new Map([...topics, ['one', ['ftp://x']]])), { name: 'BadRequestError', message: /DTM_BAD_URL/ }, 'a subscriber that is not http(s): 400');
+  t.throws(
+    () => generateBranches(body, new Map([...topics, ['one', ['ftp://x']]])),
+    { name: 'BadRequestError', message: /DTM_BAD_URL/ },
+    'a subscriber that is not http(s): 400',
+  );
   const saga = parseTransBody({ gid: 'g', trans_type: 'saga', steps: [{ action: 'topic://many', compensate: '' }], payloads: ['p'] });
   t.strictSame(topicNames(saga), [], 'only msg steps name topics');
   t.throws(() => generateBranches(saga, topics), { name: 'BadRequestError', message: /DTM_BAD_URL/ }, 'topic:// in a saga is a bad URL');

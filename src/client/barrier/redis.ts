@@ -79,7 +79,8 @@ export function redisBarrierKey(gid: string, branchId: string, op: string, barri
 }
 
 function checkExpire(expireSeconds: number): string {
-  if (!Number.isInteger(expireSeconds) || expireSeconds < 1) throw new RangeError(`[DTM_BARRIER] expireSeconds must be a whole number ≥ 1, got ${expireSeconds}`);
+  if (!Number.isInteger(expireSeconds) || expireSeconds < 1)
+    throw new RangeError(`[DTM_BARRIER] expireSeconds must be a whole number ≥ 1, got ${expireSeconds}`);
   return String(expireSeconds);
 }
 
@@ -110,7 +111,13 @@ function tagOf(reply: unknown, script: string): { tag: RedisBarrierTag; rest: un
  * @throws DuplicatedError for op `msg` when the msg key is already there (DoAndSubmit repeated,
  *   or the check-back came first)
  */
-export async function redisCheckAdjustAmount(redis: RedisClient, barrier: BranchBarrier, key: string, amount: number, expireSeconds: number): Promise<BarrierOutcome> {
+export async function redisCheckAdjustAmount(
+  redis: RedisClient,
+  barrier: BranchBarrier,
+  key: string,
+  amount: number,
+  expireSeconds: number,
+): Promise<BarrierOutcome> {
   if (!Number.isSafeInteger(amount)) throw new RangeError(`[DTM_BARRIER] amount must be a safe integer, got ${amount}`);
   const expire = checkExpire(expireSeconds);
   const barrierId = barrier.nextBarrierId();
