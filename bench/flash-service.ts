@@ -45,8 +45,9 @@ import { barrierFromQuery, msgBarrier } from '../src/client/barrier/branch-barri
 import { isBarrierFailure } from '../src/client/barrier/errors.js';
 import { defineBarrierScripts, redisCheckAdjustAmount, redisQueryPrepared } from '../src/client/barrier/redis.js';
 import { coalesceRedisWrites } from '../src/store/write-coalescing.js';
+import type * as Uws from 'uWebSockets.js';
 
-type UwsModule = typeof import('uWebSockets.js');
+type UwsModule = typeof Uws;
 const require = createRequire(import.meta.url);
 
 function loadUws(): UwsModule {
@@ -137,7 +138,6 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
   const dtmPath = dtmUrl.pathname;
   const dtm = new Pool(dtmUrl.origin, { connections: opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
   const stats: FlashStats = { bought: 0, soldOut: 0, errors: 0, ordersCreated: 0, orderRepeats: 0, checkBacks: 0 };
-  let publicUrl = '';
   // The constant tail of the msg body, set once the port is known.
   let msgTail = '';
 
@@ -154,19 +154,19 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
   async function buy(gid: string): Promise<boolean> {
     const body = `{"gid":${JSON.stringify(gid)}${msgTail}`;
     await callDtm('prepare', body);
-    let busiErr: unknown;
+    let busiErr: { cause: unknown } | undefined;
     try {
       await redisCheckAdjustAmount(redis, msgBarrier(gid), keys.stock, -1, expire);
     } catch (err) {
-      busiErr = err;
+      busiErr = { cause: err };
     }
-    let failed = busiErr !== undefined && isBarrierFailure(busiErr);
+    let failed = busiErr !== undefined && isBarrierFailure(busiErr.cause);
     if (busiErr !== undefined && !failed) {
       // DTM's DoAndSubmit asks query_prepared here; its logic is ours, so run it directly.
       try {
         await redisQueryPrepared(redis, msgBarrier(gid), expire);
       } catch (err) {
-        if (!isBarrierFailure(err)) throw busiErr;
+        if (!isBarrierFailure(err)) throw busiErr.cause;
         failed = true;
       }
     }
@@ -316,7 +316,7 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
       }
     });
   });
-  publicUrl = opts.publicUrl ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  const publicUrl = opts.publicUrl ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
   msgTail =
     `,"trans_type":"msg","steps":[{"action":${JSON.stringify(`${publicUrl}/flash/order`)}}],"payloads":["{}"],` +
     `"query_prepared":${JSON.stringify(`${publicUrl}/flash/queryPrepared`)}}`;

@@ -261,7 +261,7 @@ async function checkEndState(admin: Redis, keys: Keys, coordinatorUrl: string, r
   for (let i = 0; i < sample.length; i += 16) {
     await Promise.all(
       sample.slice(i, i + 16).map(async ({ gid, expect }) => {
-        let status = 'unreadable';
+        let status: string;
         try {
           const res = await request(`${coordinatorUrl}/api/dtmsvr/query?gid=${encodeURIComponent(gid)}`);
           const body = (await res.body.json()) as { transaction?: { status?: string } | null };
@@ -342,8 +342,8 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
   let driver: ChildProcess | undefined;
   let coordOut = '';
   try {
-    const [, appendonly = '?'] = (await admin.config('GET', 'appendonly')) as string[];
-    const [, appendfsync = '?'] = (await admin.config('GET', 'appendfsync')) as string[];
+    const [, appendonly = '?'] = await admin.config('GET', 'appendonly');
+    const [, appendfsync = '?'] = await admin.config('GET', 'appendfsync');
     const serverInfo = await info(admin);
     const redisVersion = serverInfo.fields.get('redis_version') ?? '?';
 
@@ -362,7 +362,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       // Start from a compact AOF, so a rewrite of the ceiling's writes does not land in the window.
       await admin.bgrewriteaof().catch(() => undefined);
       const until = Date.now() + 30_000;
-      while (Date.now() < until && /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test((await admin.info('persistence')) as string)) await sleep(50);
+      while (Date.now() < until && /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await admin.info('persistence'))) await sleep(50);
     }
     await admin.config('RESETSTAT');
 

@@ -10,8 +10,9 @@ import { createRequire } from 'node:module';
 import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
 import type { StubStats } from './lib/ipc.js';
 import { FAIL_MARK, STUB_PREFIX } from './workloads.js';
+import type * as Uws from 'uWebSockets.js';
 
-type UwsModule = typeof import('uWebSockets.js');
+type UwsModule = typeof Uws;
 const require = createRequire(import.meta.url);
 const uws = require(`uWebSockets.js/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`) as UwsModule;
 

@@ -59,6 +59,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const keys = createKeys(config.prefix, config.buckets);
   const redis = createRedis(config, opts.redisUrl);
   const dispatcher = createBranchDispatcher();
+  // eslint-disable-next-line prefer-const -- assigned after metrics, whose collector reads it lazily
   let store: Store | undefined;
   const metrics = createMetrics({
     onAlert: createAlerter(config, dispatcher, log.child({ c: 'alert' })),

@@ -83,6 +83,13 @@ const YAML_KEYS: Record<string, string> = {
   UpdateBranchSync: 'UPDATE_BRANCH_SYNC',
 };
 
+/** A YAML scalar as the text the environment variable would hold; null is unset. */
+function scalarText(v: unknown, key: string): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  throw new ConfigError(key, `must be a single value, got ${typeof v}`);
+}
+
 /** Flattens a YAML document into env-style names, refusing unknown shapes. */
 function yamlToEnv(text: string, file: string): Source {
   let doc: unknown;
@@ -97,7 +104,8 @@ function yamlToEnv(text: string, file: string): Source {
   const walk = (obj: Record<string, unknown>, path: string): void => {
     for (const [k, v] of Object.entries(obj)) {
       const key = path ? `${path}.${k}` : k;
-      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (v !== null && typeof v === 'object') {
+        if (Array.isArray(v)) throw new ConfigError(key, 'must be a single value, not a list');
         walk(v as Record<string, unknown>, key);
         continue;
       }
@@ -107,7 +115,7 @@ function yamlToEnv(text: string, file: string): Source {
       }
       const env = YAML_KEYS[key];
       if (env === undefined) continue; // DTM keys we do not use (SQL pools, gRPC, micro-service) are ignored
-      out[env] = v === null || v === undefined ? undefined : String(v);
+      out[env] = scalarText(v, key);
     }
   };
   walk(doc as Record<string, unknown>, '');

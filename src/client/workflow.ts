@@ -249,7 +249,7 @@ export function createWorkflowRegistry(): WorkflowRegistry {
     };
 
     let result: Buffer | undefined;
-    let failure: unknown;
+    let failure: FailureError | undefined;
     try {
       result = toBuffer(await handler(wf, input ?? stored.input ?? Buffer.alloc(0)));
     } catch (err) {

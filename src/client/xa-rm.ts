@@ -138,7 +138,7 @@ async function postgresReason(db: Client, table: string, b: XaBranch): Promise<u
 function assertCommitted(b: XaBranch, reason: unknown, cause: unknown): void {
   if (reason === 'action') return;
   throw new Error(
-    `[DTM_XA] cannot commit ${xaId(b)}: the database does not know it and its action is ${reason === undefined ? 'not recorded' : `recorded as ${String(reason)}`}`,
+    `[DTM_XA] cannot commit ${xaId(b)}: the database does not know it and its action is ${reason === undefined ? 'not recorded' : `recorded as ${JSON.stringify(reason)}`}`,
     { cause },
   );
 }
@@ -148,7 +148,7 @@ function isMysqlPool(db: MysqlPool | PoolConnection | Connection): db is MysqlPo
 }
 
 function isPgPool(db: PgPool | PoolClient | Client): db is PgPool {
-  return 'totalCount' in db && typeof (db as PgPool).connect === 'function';
+  return 'totalCount' in db && typeof db.connect === 'function';
 }
 
 /** A PostgreSQL string literal (standard_conforming_strings on, the default since 9.1). */
@@ -226,9 +226,9 @@ export async function xaPhase2Mysql(query: XaQuery, db: MysqlPool | PoolConnecti
     await db.query(op === 'commit' ? 'XA COMMIT ?' : 'XA ROLLBACK ?', [xaId(b)]);
   } catch (err) {
     if (!isUnknownXid(err)) throw err;
-    if (op === 'commit') assertCommitted(b, await mysqlReason(db as Connection, table, b), err);
+    if (op === 'commit') assertCommitted(b, await mysqlReason(db, table, b), err);
   }
-  if (op === 'rollback') await mysqlInsertBarrier(db as Connection, table, rollbackRow(b));
+  if (op === 'rollback') await mysqlInsertBarrier(db, table, rollbackRow(b));
 }
 
 /**
@@ -282,5 +282,5 @@ export async function xaPhase2Postgres(query: XaQuery, db: PgPool | PoolClient |
     if (!isUnknownXid(err)) throw err;
     if (op === 'commit') assertCommitted(b, await postgresReason(db as Client, table, b), err);
   }
-  if (op === 'rollback') await postgresInsertBarrier(db as Client, table, rollbackRow(b));
+  if (op === 'rollback') await postgresInsertBarrier(db, table, rollbackRow(b));
 }

@@ -290,7 +290,7 @@ async function submitWorkflow(store: Store, body: Record<string, unknown>): Prom
   if (status !== 'succeed' && status !== 'failed') {
     throw new BadRequestError(`[DTM_BAD_FIELD] req_extra.status must be "succeed" or "failed", got ${JSON.stringify(status)}`);
   }
-  const text = (k: string): string => (typeof extra[k] === 'string' ? (extra[k] as string) : '');
+  const text = (k: string): string => (typeof extra[k] === 'string' ? extra[k] : '');
   const r = await store.changeStatus(gid, 'prepared', status, { rollbackReason: text('rollback_reason'), result: text('result') });
   if (r.tag === 'OK' || (r.tag === 'STALE' && r.current === status)) return ok();
   throw new InternalError('storage: NotFound');

@@ -6,8 +6,9 @@
 import { createRequire } from 'node:module';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type { Logger } from '../log.js';
+import type * as Uws from 'uWebSockets.js';
 
-type UwsModule = typeof import('uWebSockets.js');
+type UwsModule = typeof Uws;
 
 const require = createRequire(import.meta.url);
 

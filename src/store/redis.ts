@@ -65,15 +65,13 @@ export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): 
     throw new Error(`Redis ${version?.[1] ?? '?'}.${version?.[2] ?? '?'} is too old: script shebangs need Redis 7.0 or newer`);
   }
   try {
-    const policy = (await (client instanceof Cluster
-      ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy')
-      : client.config('GET', 'maxmemory-policy'))) as string[];
+    const policy = await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy') : client.config('GET', 'maxmemory-policy'));
     if (policy[1] !== 'noeviction') {
       log.warn({ policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
     }
-    const listpack = (await (client instanceof Cluster
+    const listpack = await (client instanceof Cluster
       ? client.nodes('master')[0]!.config('GET', 'hash-max-listpack-value')
-      : client.config('GET', 'hash-max-listpack-value'))) as string[];
+      : client.config('GET', 'hash-max-listpack-value'));
     if (Number(listpack[1]) < 256) {
       log.warn(
         { value: listpack[1] },

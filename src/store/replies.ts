@@ -95,7 +95,7 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
   for (let i = 1; i <= count; i++) {
     const blob = m.get(`b${i}`);
     if (blob === undefined) throw new StoreContractError(`trans ${gid}: missing branch ${i}`);
-    const b = unpack(blob) as unknown;
+    const b = unpack(blob);
     if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
     const st = BRANCH_STATUS_OF_CODE[statusString[i - 1]!];
     if (st === undefined) throw new StoreContractError(`trans ${gid}: bad branch status code ${statusString[i - 1]}`);

@@ -28,6 +28,7 @@ const patched = new WeakSet<Socket>();
 function corkPerTick(socket: Socket): void {
   if (patched.has(socket)) return;
   patched.add(socket);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- re-applied with the socket as `this` below
   const write = socket.write;
   let corked = false;
   const flush = (): void => {
@@ -44,5 +45,5 @@ function corkPerTick(socket: Socket): void {
       setImmediate(flush);
     }
     return (write as (...a: unknown[]) => boolean).apply(this, args);
-  } as Socket['write'];
+  };
 }

@@ -84,7 +84,7 @@ export function parseTransBody(raw: unknown): TransBody {
     throw new BadRequestError('[DTM_BAD_PAYLOADS] payloads must be an array of strings');
   }
   // DTM's setupPayloads: `payloads` first, then the legacy non-empty steps[i].data.
-  const payloads = [...(rawPayloads as string[]), ...steps.map((s) => s['data'] ?? '').filter((d) => d !== '')];
+  const payloads = [...rawPayloads, ...steps.map((s) => s['data'] ?? '').filter((d) => d !== '')];
   if (steps.length > 0 && payloads.length !== steps.length) {
     throw new BadRequestError(`[DTM_BAD_PAYLOADS] ${steps.length} steps but ${payloads.length} payloads`);
   }

@@ -88,7 +88,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
   /** A background write of pending results (write-behind mode), awaited before any other write. */
   let writing: Promise<void> | undefined;
   /** What that background write hit (a concurrent change, Redis down): the round stops with it. */
-  let writeFailure: unknown;
+  let writeFailure: { cause: unknown } | undefined;
   let writeTimer: NodeJS.Timeout | undefined;
 
   const note = (o: BranchOutcome, url: string): void => {
@@ -114,7 +114,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
   /** Waits for a background write and rethrows what it hit, so writes stay ordered and guarded. */
   const settle = async (): Promise<void> => {
     if (writing !== undefined) await writing;
-    if (writeFailure !== undefined) throw writeFailure;
+    if (writeFailure !== undefined) throw writeFailure.cause;
   };
 
   const flush = async (): Promise<void> => {
@@ -134,7 +134,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       writeTimer = undefined;
       writing = flush()
         .catch((err: unknown) => {
-          writeFailure = err;
+          writeFailure = { cause: err };
         })
         .finally(() => {
           writing = undefined;

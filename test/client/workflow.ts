@@ -35,7 +35,7 @@ t.before(async () => {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
-      registry
+      void registry
         .resume(query, Buffer.concat(chunks), s.dtm.dtm)
         .then(
           () => undefined,

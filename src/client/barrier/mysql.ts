@@ -91,7 +91,7 @@ export async function callMysql(
  */
 export async function mysqlQueryPrepared(barrier: BarrierIdentity, db: MysqlDb, opts?: SqlBarrierOptions): Promise<void> {
   const table = barrierTable(opts);
-  const q = db as Connection;
+  const q = db;
   await mysqlInsertBarrier(q, table, [barrier.transType, barrier.gid, MSG_BRANCH_ID, MSG_OP, FIRST_BARRIER_ID, 'rollback']);
   const [rows] = await q.query<RowDataPacket[]>(selectReasonSql('mysql', table), [barrier.gid, MSG_BRANCH_ID, MSG_OP, FIRST_BARRIER_ID]);
   const reason: unknown = rows[0]?.['reason'];

@@ -16,7 +16,7 @@ export type PostgresDb = Pool | PoolClient | Client;
 type Queryable = Pick<Client, 'query'>;
 
 function isPool(db: PostgresDb): db is Pool {
-  return 'totalCount' in db && typeof (db as Pool).connect === 'function';
+  return 'totalCount' in db && typeof db.connect === 'function';
 }
 
 /**
@@ -24,7 +24,7 @@ function isPool(db: PostgresDb): db is Pool {
  * A row being inserted by another open transaction makes this wait for it.
  */
 export async function postgresInsertBarrier(db: Queryable | Pool, table: string, row: BarrierRow): Promise<number> {
-  const res = await (db as Queryable).query(insertBarrierSql('postgres', table), [...row]);
+  const res = await db.query(insertBarrierSql('postgres', table), [...row]);
   return res.rowCount ?? 0;
 }
 
