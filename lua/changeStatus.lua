@@ -5,16 +5,16 @@
   KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
   ARGV[1] gid
   ARGV[2] expectedStatus  ARGV[3] newStatus
-  ARGV[4] nowMs
+  ARGV[4] now
   ARGV[5] rollbackReason  '' leaves it as it is
-  ARGV[6] finishedTtlS
-  ARGV[7] nextCronMs      '' leaves the schedule as it is (ignored on a final status)
-  ARGV[8] intervalS       '' leaves it as it is
+  ARGV[6] finishedDataExpireS
+  ARGV[7] nextCronTime    '' leaves the schedule as it is (ignored on a final status)
+  ARGV[8] nextCronInterval'' leaves it as it is
   ARGV[9] result          '' leaves it as it is
   ARGV[10] expectedType   '' for any; else the stored trans_type must match too (a mismatch is
                           STALE with the current status), so a caller that does not know the
                           type yet can try a type-specific transition in one round trip
-  ARGV[11..] pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  ARGV[11..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
 local trans, due = KEYS[1], KEYS[2]
@@ -23,13 +23,13 @@ local expected = oneOf(2, STATUSES)
 local newStatus = oneOf(3, STATUSES)
 local now = num(4)
 local reason = str(5)
-local ttl = num(6)
+local finishedDataExpireS = num(6)
 -- EXPIRE refuses a fraction and deletes at once on <= 0; either would strike after the HSET.
-if ttl < 1 or ttl % 1 ~= 0 then
+if finishedDataExpireS < 1 or finishedDataExpireS % 1 ~= 0 then
   error({ err = 'DTM_ARGS ARGV[6] finished ttl must be a whole number of seconds >= 1' })
 end
-local nextCron = ARGV[7] ~= '' and num(7) or nil
-local interval = ARGV[8] ~= '' and num(8) or nil
+local nextCronTime = ARGV[7] ~= '' and num(7) or nil
+local nextCronInterval = ARGV[8] ~= '' and num(8) or nil
 local result = str(9)
 local expectedType = str(10)
 
@@ -37,44 +37,44 @@ local refused, current = guardStatus(trans, expected)
 if refused then
   return refused
 end
-if expectedType ~= '' and rcall('HGET', trans, 'tt') ~= expectedType then
+if expectedType ~= '' and rcall('HGET', trans, F.transType) ~= expectedType then
   return { 'STALE', current }
 end
 if FINAL[current] then
   error({ err = 'DTM_STATE cannot leave final status ' .. current })
 end
-local statusString = rcall('HGET', trans, 'bs') or ''
+local statusString = rcall('HGET', trans, F.branchStatuses) or ''
 local updates = readBranchUpdates(11, statusString)
 
-local fields = { 's', newStatus, 'ut', now }
+local fields = { F.status, newStatus, F.updateTime, now }
 addBranchUpdates(fields, statusString, updates, now)
 if reason ~= '' then
-  fields[#fields + 1] = 'rr'
+  fields[#fields + 1] = F.rollbackReason
   fields[#fields + 1] = reason
 end
 if result ~= '' then
-  fields[#fields + 1] = 'res'
+  fields[#fields + 1] = F.result
   fields[#fields + 1] = result
 end
-if interval then
-  fields[#fields + 1] = 'nci'
-  fields[#fields + 1] = interval
+if nextCronInterval then
+  fields[#fields + 1] = F.nextCronInterval
+  fields[#fields + 1] = nextCronInterval
 end
 if newStatus == 'succeed' then
-  fields[#fields + 1] = 'ft'
+  fields[#fields + 1] = F.finishTime
   fields[#fields + 1] = now
 elseif newStatus == 'failed' then
-  fields[#fields + 1] = 'rt'
+  fields[#fields + 1] = F.rollbackTime
   fields[#fields + 1] = now
-elseif nextCron then
-  fields[#fields + 1] = 'nct'
-  fields[#fields + 1] = nextCron
+elseif nextCronTime then
+  fields[#fields + 1] = F.nextCronTime
+  fields[#fields + 1] = nextCronTime
 end
 rcall('HSET', trans, unpack(fields))
 if FINAL[newStatus] then
   rcall('ZREM', due, gid)
-  rcall('EXPIRE', trans, ttl)
-elseif nextCron then
-  rcall('ZADD', due, nextCron, gid)
+  rcall('EXPIRE', trans, finishedDataExpireS)
+elseif nextCronTime then
+  rcall('ZADD', due, nextCronTime, gid)
 end
 return { 'OK' }

@@ -3,7 +3,7 @@
   The lease pushes each score to `leaseUntil`, so no other process claims the same
   transaction until the lease runs out or the holder reschedules it.
   KEYS[1] due     {p:b}:due      ZSET gid -> next cron ms
-  ARGV[1] nowMs   ARGV[2] leaseUntilMs   ARGV[3] limit
+  ARGV[1] now     ARGV[2] leaseUntil   ARGV[3] limit
   Returns {'OK', gid, ...}
 ]]
 local due = KEYS[1]

@@ -6,10 +6,10 @@
   ARGV[1] gid
   ARGV[2] status          'prepared' | 'submitted'
   ARGV[3] transType
-  ARGV[4] nowMs           ARGV[5] nextCronMs      ARGV[6] intervalS
-  ARGV[7] req             msgpack blob of the immutable request
+  ARGV[4] now             ARGV[5] nextCronTime    ARGV[6] nextCronInterval
+  ARGV[7] request         msgpack blob of the immutable request
   ARGV[8] mode            'prepare' | 'submit'
-  ARGV[9..] branch blobs  msgpack [branch_id, op, url, data], in list order
+  ARGV[9..] branchBlobs   msgpack [branch_id, op, url, data], in list order
   Returns {'OK'} when created
         | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
         | {'EXISTS', field, value, ...} otherwise (the stored record, as HGETALL)
@@ -17,17 +17,17 @@
 local trans, due, idx = KEYS[1], KEYS[2], KEYS[3]
 local gid = str(1)
 local status = oneOf(2, { prepared = true, submitted = true })
-local transType = oneOf(3, { saga = true, msg = true, tcc = true, xa = true, workflow = true })
+local transType = oneOf(3, TRANS_TYPES)
 local now = num(4)
-local nextCron = num(5)
-local interval = num(6)
-local req = str(7)
+local nextCronTime = num(5)
+local nextCronInterval = num(6)
+local request = str(7)
 local mode = oneOf(8, { prepare = true, submit = true })
 
 if rcall('EXISTS', trans) == 1 then
-  local current = rcall('HGET', trans, 's')
+  local current = rcall('HGET', trans, F.status)
   if mode == 'submit' and current == 'prepared' then
-    rcall('HSET', trans, 's', 'submitted', 'ut', now)
+    rcall('HSET', trans, F.status, 'submitted', F.updateTime, now)
     local record = rcall('HGETALL', trans)
     table.insert(record, 1, 'PROMOTED')
     return record
@@ -39,11 +39,12 @@ end
 
 local branchCount = #ARGV - 8
 local fields = {
-  's', status, 'tt', transType, 'ct', now, 'ut', now, 'nct', nextCron, 'nci', interval,
-  'req', req, 'n', branchCount, 'bs', string.rep('p', branchCount),
+  F.status, status, F.transType, transType, F.createTime, now, F.updateTime, now,
+  F.nextCronTime, nextCronTime, F.nextCronInterval, nextCronInterval, F.request, request,
+  F.branchCount, branchCount, F.branchStatuses, string.rep(CODE.prepared, branchCount),
 }
 for i = 1, branchCount do
-  fields[#fields + 1] = 'b' .. i
+  fields[#fields + 1] = BF.blob .. i
   fields[#fields + 1] = ARGV[8 + i]
 end
 -- HSET takes every field in one call; unpack in chunks to stay under Lua's stack limit.
@@ -51,6 +52,6 @@ local chunk = 1000
 for first = 1, #fields, chunk do
   rcall('HSET', trans, unpack(fields, first, math.min(first + chunk - 1, #fields)))
 end
-rcall('ZADD', due, nextCron, gid)
+rcall('ZADD', due, nextCronTime, gid)
 rcall('ZADD', idx, now, gid)
 return { 'OK' }

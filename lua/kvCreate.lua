@@ -3,7 +3,7 @@
   KEYS[1] kv      {p:kv}:r:<n>:<cat>:<key>  HASH cat, k, v, version, create_time, update_time
   KEYS[2] kvIdx   {p:kv}:i:<cat>            ZSET key -> 0
   ARGV[1] cat             ARGV[2] key (not empty)
-  ARGV[3] value           ARGV[4] nowMs
+  ARGV[3] value           ARGV[4] now
   Returns {'OK'}
         | {'DUP', version, value} when the record exists (a replay finds its own value at version 1)
 ]]
@@ -15,16 +15,11 @@ local now = num(4)
 if key == '' then
   error({ err = 'DTM_ARGS ARGV[2] key must not be empty' })
 end
--- Both keys must be the ones of (cat, key), or the index would name a record it does not hold.
-local base = string.sub(kvIdx, 1, #kvIdx - #cat - 3)
-if kvIdx ~= base .. ':i:' .. cat or kv ~= base .. ':r:' .. #cat .. ':' .. cat .. ':' .. key then
-  error({ err = 'DTM_ARGS KEYS are not the record and index of this cat and key' })
-end
 
 if rcall('EXISTS', kv) == 1 then
-  local current = rcall('HMGET', kv, 'version', 'v')
+  local current = rcall('HMGET', kv, KF.version, KF.value)
   return { 'DUP', current[1] or '0', current[2] or '' }
 end
-rcall('HSET', kv, 'cat', cat, 'k', key, 'v', value, 'version', 1, 'create_time', now, 'update_time', now)
+rcall('HSET', kv, KF.cat, cat, KF.key, key, KF.value, value, KF.version, 1, KF.createTime, now, KF.updateTime, now)
 rcall('ZADD', kvIdx, 0, key)
 return { 'OK' }

@@ -6,12 +6,9 @@
   Returns {'OK'} | {'NOT_FOUND'}
 ]]
 local kv, kvIdx = KEYS[1], KEYS[2]
-local cat = str(1)
+-- The cat is named by the keys; it is checked as present like every argument.
+str(1)
 local key = str(2)
-local base = string.sub(kvIdx, 1, #kvIdx - #cat - 3)
-if kvIdx ~= base .. ':i:' .. cat or kv ~= base .. ':r:' .. #cat .. ':' .. cat .. ':' .. key then
-  error({ err = 'DTM_ARGS KEYS are not the record and index of this cat and key' })
-end
 
 if rcall('DEL', kv) == 0 then
   return { 'NOT_FOUND' }

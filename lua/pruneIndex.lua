@@ -2,7 +2,7 @@
 --[[ pruneIndex: drop listing-index entries whose transaction record has expired.
   Only entries created before `before` can have expired, so the work is bounded by `limit`.
   KEYS[1] idx     {p:b}:idx      ZSET gid -> create ms
-  ARGV[1] beforeMs  ARGV[2] limit
+  ARGV[1] before    ARGV[2] limit
   Returns {'OK', removedCount}
 ]]
 local idx = KEYS[1]

@@ -1,7 +1,7 @@
 #!lua
 --[[ resetCron: admin; pull forward to now the transactions of one bucket scheduled after `from`.
   KEYS[1] due     {p:b}:due      ZSET gid -> next cron ms
-  ARGV[1] fromMs  ARGV[2] nowMs  ARGV[3] limit
+  ARGV[1] from    ARGV[2] now    ARGV[3] limit
   Returns {'OK', resetCount, hasRemaining (0|1)}
 ]]
 local due = KEYS[1]

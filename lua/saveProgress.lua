@@ -4,19 +4,19 @@
   KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
   ARGV[1] gid
   ARGV[2] expectedStatus
-  ARGV[3] nowMs
-  ARGV[4] nextCronMs      '' leaves the schedule as it is
-  ARGV[5] intervalS       '' leaves it as it is
+  ARGV[3] now
+  ARGV[4] nextCronTime    '' leaves the schedule as it is
+  ARGV[5] nextCronInterval'' leaves it as it is
   ARGV[6] retryCount      '' leaves it as it is
-  ARGV[7..] pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  ARGV[7..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
 local trans, due = KEYS[1], KEYS[2]
 local gid = str(1)
 local expected = oneOf(2, STATUSES)
 local now = num(3)
-local nextCron = ARGV[4] ~= '' and num(4) or nil
-local interval = ARGV[5] ~= '' and num(5) or nil
+local nextCronTime = ARGV[4] ~= '' and num(4) or nil
+local nextCronInterval = ARGV[5] ~= '' and num(5) or nil
 local retryCount = ARGV[6] ~= '' and num(6) or nil
 
 local refused, current = guardStatus(trans, expected)
@@ -27,22 +27,22 @@ if FINAL[current] then
   -- A finished transaction must never go back on the schedule.
   error({ err = 'DTM_STATE no progress can be saved in final status ' .. current })
 end
-local statusString = rcall('HGET', trans, 'bs') or ''
+local statusString = rcall('HGET', trans, F.branchStatuses) or ''
 local updates = readBranchUpdates(7, statusString)
 
-local fields = { 'ut', now }
+local fields = { F.updateTime, now }
 addBranchUpdates(fields, statusString, updates, now)
-if nextCron then
-  fields[#fields + 1] = 'nct'
-  fields[#fields + 1] = nextCron
-  rcall('ZADD', due, nextCron, gid)
+if nextCronTime then
+  fields[#fields + 1] = F.nextCronTime
+  fields[#fields + 1] = nextCronTime
+  rcall('ZADD', due, nextCronTime, gid)
 end
-if interval then
-  fields[#fields + 1] = 'nci'
-  fields[#fields + 1] = interval
+if nextCronInterval then
+  fields[#fields + 1] = F.nextCronInterval
+  fields[#fields + 1] = nextCronInterval
 end
 if retryCount then
-  fields[#fields + 1] = 'rc'
+  fields[#fields + 1] = F.retryCount
   fields[#fields + 1] = retryCount
 end
 rcall('HSET', trans, unpack(fields))

@@ -3,15 +3,16 @@
  * Redis, store, engine, poller, HTTP and metrics, and returns start/stop.
  */
 import { readFileSync } from 'node:fs';
+import { createAlerter } from './alert.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
-import { createApi, type Handler } from './http/api.js';
-import { createTopicsApi } from './http/topics-api.js';
+import { createAdminApi } from './http/admin-api.js';
+import { createApi } from './http/api.js';
+import type { Handler } from './http/handler.js';
 import { createJsonRpc } from './http/json-rpc.js';
-import { createRegisterApi } from './http/register-api.js';
-import { createAlerter } from './alert.js';
 import { createRouter } from './http/route.js';
 import { listen, type HttpServer } from './http/server.js';
+import { createTopicsApi } from './http/topics-api.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPoller, type Poller } from './poller.js';
@@ -20,7 +21,9 @@ import { createKvStore } from './store/kv.js';
 import { checkRedis, createRedis, type RedisClient } from './store/redis.js';
 import { createStore, type Store } from './store/store.js';
 import { createBranchDispatcher } from './trans/branch-call.js';
-import { createEngine, type Engine } from './trans/process.js';
+import { createEngine, type Engine } from './trans/engine.js';
+import type { ProcessObserver } from './trans/round.js';
+import { createService, type DtmService } from './trans/service.js';
 import { createTopics } from './trans/topics.js';
 
 export interface AppOptions {
@@ -35,6 +38,7 @@ export interface AppOptions {
 export interface App {
   readonly config: Config;
   readonly store: Store;
+  readonly service: DtmService;
   readonly engine: Engine;
   readonly poller: Poller;
   readonly metrics: Metrics;
@@ -59,24 +63,22 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const keys = createKeys(config.prefix, config.buckets);
   const redis = createRedis(config, opts.redisUrl);
   const dispatcher = createBranchDispatcher();
-  // eslint-disable-next-line prefer-const -- assigned after metrics, whose collector reads it lazily
-  let store: Store | undefined;
-  const metrics = createMetrics({
-    onAlert: createAlerter(config, dispatcher, log.child({ c: 'alert' })),
-    countDue: () => (store === undefined ? Promise.resolve([]) : store.countDue()),
-  });
-  store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
-  const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer: metrics.process });
+  const metrics = createMetrics();
+  const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
+  metrics.countDueWith(() => store.countDue());
+  // Processing reports to the metrics, and its backoffs to DTM's alert webhook as well.
+  const observer: ProcessObserver = { ...metrics.process, backedOff: createAlerter(config, dispatcher, log.child({ c: 'alert' })) };
+  const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer });
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const kv = createKvStore(redis, keys, clock, metrics.script);
-  const topics = createTopics(kv);
+  const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv });
   const routes: Record<string, Handler> = {
-    ...createApi({ store, engine, config, clock, version: packageVersion(), topics }),
-    ...createTopicsApi({ topics, kv }),
-    ...createRegisterApi({ store, config, clock }),
+    ...createApi(service, packageVersion()),
+    ...createAdminApi(service),
+    ...createTopicsApi(service),
+    'POST /api/json-rpc': createJsonRpc(service),
     'GET /api/metrics': async () => ({ status: 200, body: await metrics.render() }),
   };
-  routes['POST /api/json-rpc'] = createJsonRpc(routes);
   const router = createRouter(routes, {
     rawBodyRoutes: new Set(['POST /api/json-rpc']),
     maxBodyBytes: config.maxBodyBytes,
@@ -89,6 +91,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   return {
     config,
     store,
+    service,
     engine,
     poller,
     metrics,

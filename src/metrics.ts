@@ -3,9 +3,8 @@
  * our own. Label values come from closed sets only: no gids, URLs or query strings.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ScriptObserver } from './store/store.js';
+import type { ScriptObserver } from './store/script-runner.js';
 import type { ProcessObserver } from './trans/round.js';
-import type { Trans } from './types.js';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -14,20 +13,16 @@ export interface Metrics {
   /** For route.ts: one observation per HTTP request. */
   request(api: string, status: number, seconds: number): void;
   readonly script: ScriptObserver;
-  readonly process: ProcessObserver;
+  /** What processing reports; the alert webhook is composed beside it in app.ts. */
+  readonly process: Omit<ProcessObserver, 'backedOff'>;
+  /** Sets where the due-transaction gauge reads its counts at scrape time. */
+  countDueWith(countDue: () => Promise<number[]>): void;
   /** The text exposition. */
   render(): Promise<string>;
   contentType: string;
 }
 
-export interface MetricsOptions {
-  /** Called after every backoff; the alerter decides whether the threshold is reached. */
-  onAlert?: (trans: Trans, retryCount: number, branchUrl: string, error: string) => void;
-  /** Counts the transactions due now, per bucket, at scrape time. */
-  countDue?: () => Promise<number[]>;
-}
-
-export function createMetrics(opts: MetricsOptions = {}): Metrics {
+export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -104,7 +99,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['model'] as const,
     registers: [registry],
   });
-  const countDue = opts.countDue;
+  let countDue: (() => Promise<number[]>) | undefined;
   // Buckets are few (a power of two fixed per dataset), so a label per bucket stays bounded.
   new Gauge({
     name: 'dtm_due_transactions',
@@ -161,9 +156,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       leaseExpired(model) {
         leaseExpiries.inc({ model });
       },
-      backedOff(trans, retryCount, branchUrl, error) {
-        opts.onAlert?.(trans, retryCount, branchUrl, error);
-      },
+    },
+    countDueWith(fn) {
+      countDue = fn;
     },
     render: () => registry.metrics(),
     contentType: registry.contentType,

@@ -6,8 +6,8 @@
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import type { Store } from './store/store.js';
-import type { Engine } from './trans/process.js';
-import { leaseMs } from './trans/round.js';
+import type { Engine } from './trans/engine.js';
+import { leaseMs } from './trans/schedule.js';
 
 export interface Poller {
   /** Starts the background loop. */
@@ -66,7 +66,7 @@ export function createPoller(deps: PollerDeps): Poller {
       }
       claimed += gids.length;
       for (const gid of gids) {
-        const p = engine.processGid(gid).finally(() => inflight.delete(p));
+        const p = engine.driveGid(gid).finally(() => inflight.delete(p));
         inflight.add(p);
         rounds.push(p);
       }

@@ -18,11 +18,14 @@ export type BranchStatus = (typeof BranchStatus)[keyof typeof BranchStatus];
 export const TransType = { saga: 'saga', msg: 'msg', tcc: 'tcc', xa: 'xa', workflow: 'workflow' } as const;
 export type TransType = (typeof TransType)[keyof typeof TransType];
 
-export const Result = { SUCCESS: 'SUCCESS', FAILURE: 'FAILURE', ONGOING: 'ONGOING' } as const;
+const TYPES = new Set<string>(Object.values(TransType));
 
-/** One-character codes for branch statuses in the stored status string. */
-export const BRANCH_STATUS_CODE: Readonly<Record<BranchStatus, string>> = { prepared: 'p', succeed: 's', failed: 'f' };
-export const BRANCH_STATUS_OF_CODE: Readonly<Record<string, BranchStatus>> = { p: 'prepared', s: 'succeed', f: 'failed' };
+/** True for the name of a transaction type. */
+export function isTransType(v: unknown): v is TransType {
+  return typeof v === 'string' && TYPES.has(v);
+}
+
+export const Result = { SUCCESS: 'SUCCESS', FAILURE: 'FAILURE', ONGOING: 'ONGOING' } as const;
 
 /** Options captured at creation (DTM's TransOptions). Seconds, as on the wire. */
 export interface TransOptions {
@@ -48,8 +51,8 @@ export interface Branch {
   branch_id: string;
   op: string;
   url: string;
-  /** The payload sent as the request body. */
-  data: string;
+  /** The payload sent as the request body: JSON text over HTTP, bytes (kept exact) over gRPC. */
+  data: string | Buffer;
   status: BranchStatus;
   /** ms; when the status last changed, or the creation time. */
   finish_time: number | undefined;

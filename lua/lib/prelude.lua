@@ -1,6 +1,22 @@
 -- Shared helpers, spliced after each script's shebang line by src/store/scripts.ts.
 local rcall = redis.call
 
+-- The record schema, the same tables as src/store/schema.ts (the contract test compares them):
+-- scripts name every hash field through these, never as a literal.
+local F = {
+  status = 's', transType = 'tt', createTime = 'ct', updateTime = 'ut', nextCronTime = 'nct',
+  nextCronInterval = 'nci', request = 'req', branchCount = 'n', branchStatuses = 'bs',
+  rollbackReason = 'rr', result = 'res', finishTime = 'ft', rollbackTime = 'rt', retryCount = 'rc',
+}
+-- Per-branch fields: the prefix, then the 1-based branch index (or `branch_id|op`).
+local BF = { blob = 'b', changeTime = 't', registered = 'u:' }
+local KF = {
+  cat = 'cat', key = 'k', value = 'v', version = 'version', createTime = 'create_time',
+  updateTime = 'update_time',
+}
+-- Branch status codes in the F.branchStatuses string.
+local CODE = { prepared = 'p', succeed = 's', failed = 'f' }
+
 -- Argument readers: a bad argument is a broken contract, answered with a DTM_ARGS error
 -- before the script writes anything.
 local function num(i)
@@ -29,9 +45,11 @@ local function oneOf(i, allowed)
   return v
 end
 
+-- The TransStatus and TransType unions of src/types.ts (the contract test compares them).
 local FINAL = { succeed = true, failed = true }
 local STATUSES = { prepared = true, submitted = true, aborting = true, succeed = true, failed = true }
-local BRANCH_CODES = { p = true, s = true, f = true }
+local TRANS_TYPES = { saga = true, msg = true, tcc = true, xa = true, workflow = true }
+local BRANCH_CODES = { [CODE.prepared] = true, [CODE.succeed] = true, [CODE.failed] = true }
 
 -- Reads branch status updates given as (index, code) pairs from ARGV[first..] and checks
 -- them against the current status string; returns a list of {index, code}.
@@ -63,17 +81,17 @@ local function addBranchUpdates(fields, statusString, updates, now)
   for _, u in ipairs(updates) do
     local index, code = u[1], u[2]
     statusString = string.sub(statusString, 1, index - 1) .. code .. string.sub(statusString, index + 1)
-    fields[#fields + 1] = 't' .. index
+    fields[#fields + 1] = BF.changeTime .. index
     fields[#fields + 1] = now
   end
-  fields[#fields + 1] = 'bs'
+  fields[#fields + 1] = F.branchStatuses
   fields[#fields + 1] = statusString
 end
 
 -- The compare-and-set guard on a transaction's global status. Returns the reply to give when
 -- the guard fails ({'NOT_FOUND'} or {'STALE', current}), or nil and the current status.
 local function guardStatus(trans, expected)
-  local current = rcall('HGET', trans, 's')
+  local current = rcall('HGET', trans, F.status)
   if not current then
     return { 'NOT_FOUND' }
   end

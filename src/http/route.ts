@@ -6,7 +6,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { BadRequestError, OverloadedError, PayloadTooLargeError, toDtmError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Handler, Reply } from './api.js';
+import type { Handler, Reply } from './handler.js';
 import { JSON_TYPE, statusLine, TEXT_TYPE } from './respond.js';
 
 /** Observes each request (DTM's `dtm_server_process_total` and response duration). */

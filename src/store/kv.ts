@@ -8,9 +8,10 @@ import type { Clock } from '../clock.js';
 import { StoreContractError } from '../errors.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { asInt, asText, type ReplyTag } from './replies.js';
-import { storeError } from './store-error.js';
+import { kvCreate, kvDelete, kvUpdate, type KvCreateOutcome, type KvUpdateOutcome } from './kv-scripts.js';
+import { KV_FIELD } from './schema.js';
 import { createScriptRunner, type ScriptObserver } from './script-runner.js';
+import { storeError } from './store-error.js';
 
 /** A KV record as stored. Times are ms since the epoch. */
 export interface KvRecord {
@@ -22,12 +23,6 @@ export interface KvRecord {
   create_time: number;
   update_time: number;
 }
-
-/** `DUP`: the record exists, with its current version and value. */
-export type KvCreateOutcome = { tag: 'OK' } | { tag: 'DUP'; version: number; v: string };
-
-/** `STALE`: the record has another version than the expected one; its current version and value. */
-export type KvUpdateOutcome = { tag: 'OK'; version: number } | { tag: 'NOT_FOUND' } | { tag: 'STALE'; version: number; v: string };
 
 export interface KvStore {
   /** Creates (cat, key) at version 1 with `value`; DUP when it exists. The key must not be empty. */
@@ -49,8 +44,6 @@ export interface KvStore {
   list(cat: string, max: number): Promise<KvRecord[]>;
 }
 
-type KvScript = 'kvCreate' | 'kvUpdate' | 'kvDelete';
-
 /** Decodes a record HASH (HGETALL as an object); undefined when the HASH is empty or gone. */
 export function decodeKv(cat: string, key: string, h: Record<string, string>): KvRecord | undefined {
   if (Object.keys(h).length === 0) return undefined;
@@ -60,18 +53,14 @@ export function decodeKv(cat: string, key: string, h: Record<string, string>): K
     if (raw === undefined || raw === '' || !Number.isSafeInteger(n)) throw new StoreContractError(`kv ${cat}/${key}: bad ${field} ${JSON.stringify(raw)}`);
     return n;
   };
-  const v = h['v'];
-  if (v === undefined) throw new StoreContractError(`kv ${cat}/${key}: missing v`);
-  return { cat, k: key, v, version: int('version'), create_time: int('create_time'), update_time: int('update_time') };
+  const v = h[KV_FIELD.value];
+  if (v === undefined) throw new StoreContractError(`kv ${cat}/${key}: missing ${KV_FIELD.value}`);
+  return { cat, k: key, v, version: int(KV_FIELD.version), create_time: int(KV_FIELD.createTime), update_time: int(KV_FIELD.updateTime) };
 }
 
 /** Builds the KV store over a client whose scripts are defined. */
 export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, observe?: ScriptObserver): KvStore {
-  const run = createScriptRunner(redis, observe, 'strings');
-
-  const unexpected = (name: KvScript, tag: ReplyTag): never => {
-    throw new StoreContractError(`${name}: unexpected tag ${tag}`);
-  };
+  const run = createScriptRunner(redis, keys, observe);
 
   /** Records of `members` (one pipelined HGETALL each); members whose record vanished are skipped. */
   async function fetch(cat: string, members: readonly string[]): Promise<KvRecord[]> {
@@ -104,56 +93,9 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
   }
 
   return {
-    async create(cat, key, value) {
-      const split = await run('kvCreate', [keys.kv(cat, key), keys.kvIdx(cat), cat, key, value, clock.now()]);
-      switch (split.tag) {
-        case 'OK':
-          return { tag: 'OK' };
-        case 'DUP':
-          return { tag: 'DUP', version: asInt(split.rest[0], 'kvCreate version'), v: asText(split.rest[1], 'kvCreate value') };
-        case 'EXISTS':
-        case 'PROMOTED':
-        case 'NOT_FOUND':
-        case 'STALE':
-          return unexpected('kvCreate', split.tag);
-        default:
-          return split.tag satisfies never;
-      }
-    },
-
-    async update(cat, key, expectedVersion, value) {
-      const split = await run('kvUpdate', [keys.kv(cat, key), cat, key, expectedVersion, value, clock.now()]);
-      switch (split.tag) {
-        case 'OK':
-          return { tag: 'OK', version: asInt(split.rest[0], 'kvUpdate version') };
-        case 'NOT_FOUND':
-          return { tag: 'NOT_FOUND' };
-        case 'STALE':
-          return { tag: 'STALE', version: asInt(split.rest[0], 'kvUpdate version'), v: asText(split.rest[1], 'kvUpdate value') };
-        case 'EXISTS':
-        case 'PROMOTED':
-        case 'DUP':
-          return unexpected('kvUpdate', split.tag);
-        default:
-          return split.tag satisfies never;
-      }
-    },
-
-    async delete(cat, key) {
-      const split = await run('kvDelete', [keys.kv(cat, key), keys.kvIdx(cat), cat, key]);
-      switch (split.tag) {
-        case 'OK':
-        case 'NOT_FOUND':
-          return split.tag;
-        case 'EXISTS':
-        case 'PROMOTED':
-        case 'STALE':
-        case 'DUP':
-          return unexpected('kvDelete', split.tag);
-        default:
-          return split.tag satisfies never;
-      }
-    },
+    create: (cat, key, value) => run(kvCreate, { cat, key, value, now: clock.now() }),
+    update: (cat, key, expectedVersion, value) => run(kvUpdate, { cat, key, expectedVersion, value, now: clock.now() }),
+    delete: (cat, key) => run(kvDelete, { cat, key }),
 
     async get(cat, key) {
       let h: Record<string, string>;
@@ -167,7 +109,7 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
 
     async getValue(cat, key) {
       try {
-        return (await redis.hget(keys.kv(cat, key), 'v')) ?? undefined;
+        return (await redis.hget(keys.kv(cat, key), KV_FIELD.value)) ?? undefined;
       } catch (err) {
         throw storeError(err, 'kvGet');
       }

@@ -4,15 +4,15 @@
  */
 import { unpack } from '../codec.js';
 import { StoreContractError } from '../errors.js';
-import { BRANCH_STATUS_OF_CODE, TransStatus, TransType, type Branch, type Trans } from '../types.js';
+import { isTransType, TransStatus, type Branch, type Trans } from '../types.js';
 import { decodeRequest } from './request-blob.js';
+import { BRANCH_FIELD, branchStatusOfCode, TRANS_FIELD as F } from './schema.js';
 
 export const ReplyTag = { OK: 'OK', EXISTS: 'EXISTS', PROMOTED: 'PROMOTED', NOT_FOUND: 'NOT_FOUND', STALE: 'STALE', DUP: 'DUP' } as const;
 export type ReplyTag = (typeof ReplyTag)[keyof typeof ReplyTag];
 
 const TAGS = new Set<string>(Object.values(ReplyTag));
 const STATUSES = new Set<string>(Object.values(TransStatus));
-const TYPES = new Set<string>(Object.values(TransType));
 
 function text(v: unknown, what: string): string {
   if (Buffer.isBuffer(v)) return v.toString('utf8');
@@ -84,45 +84,52 @@ export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number)
 
 function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Trans {
   const get = (f: string): string | undefined => m.get(f)?.toString();
-  const status = asStatus(get('s'), `trans ${gid} status`);
-  const transType = get('tt') ?? '';
-  if (!TYPES.has(transType)) throw new StoreContractError(`trans ${gid}: unknown trans_type ${transType}`);
-  const statusString = get('bs') ?? '';
-  const count = Number(get('n') ?? '0');
+  const status = asStatus(get(F.status), `trans ${gid} status`);
+  const transType = get(F.transType) ?? '';
+  if (!isTransType(transType)) throw new StoreContractError(`trans ${gid}: unknown trans_type ${transType}`);
+  const statusString = get(F.branchStatuses) ?? '';
+  const count = Number(get(F.branchCount) ?? '0');
   if (statusString.length !== count) throw new StoreContractError(`trans ${gid}: ${count} branches but status string ${statusString}`);
-  const createTime = Number(get('ct'));
+  const createTime = Number(get(F.createTime));
   const branches: Branch[] = [];
   for (let i = 1; i <= count; i++) {
-    const blob = m.get(`b${i}`);
+    const blob = m.get(`${BRANCH_FIELD.blob}${i}`);
     if (blob === undefined) throw new StoreContractError(`trans ${gid}: missing branch ${i}`);
     const b = unpack(blob);
     if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
-    const st = BRANCH_STATUS_OF_CODE[statusString[i - 1]!];
+    const st = branchStatusOfCode(statusString[i - 1]!);
     if (st === undefined) throw new StoreContractError(`trans ${gid}: bad branch status code ${statusString[i - 1]}`);
     branches.push({
       branch_id: String(b[0]),
       op: String(b[1]),
       url: String(b[2]),
-      data: String(b[3]),
+      data: branchData(b[3]),
       status: st,
-      finish_time: optionalTime(m, `t${i}`),
+      finish_time: optionalTime(m, `${BRANCH_FIELD.changeTime}${i}`),
     });
   }
   return {
     gid,
-    trans_type: transType as TransType,
+    trans_type: transType,
     status,
     create_time: createTime,
-    update_time: Number(get('ut') ?? createTime),
-    finish_time: optionalTime(m, 'ft'),
-    rollback_time: optionalTime(m, 'rt'),
-    next_cron_time: score ?? optionalTime(m, 'nct'),
-    scheduled_time: optionalTime(m, 'nct'),
-    next_cron_interval: Number(get('nci') ?? '0'),
-    rollback_reason: get('rr') ?? '',
-    retry_count: Number(get('rc') ?? '0'),
-    result: get('res') ?? '',
-    req: decodeRequest(required(m, 'req', gid), gid),
+    update_time: Number(get(F.updateTime) ?? createTime),
+    finish_time: optionalTime(m, F.finishTime),
+    rollback_time: optionalTime(m, F.rollbackTime),
+    next_cron_time: score ?? optionalTime(m, F.nextCronTime),
+    scheduled_time: optionalTime(m, F.nextCronTime),
+    next_cron_interval: Number(get(F.nextCronInterval) ?? '0'),
+    rollback_reason: get(F.rollbackReason) ?? '',
+    retry_count: Number(get(F.retryCount) ?? '0'),
+    result: get(F.result) ?? '',
+    req: decodeRequest(required(m, F.request, gid), gid),
     branches,
   };
+}
+
+/** A branch payload as stored: msgpack str (HTTP's JSON text) or bin (gRPC's bytes, kept exact). */
+function branchData(v: unknown): string | Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return String(v);
 }

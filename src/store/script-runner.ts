@@ -1,37 +1,34 @@
 /**
- * Runs one defined Lua script the way every store module does: timed for the observer, a failure
- * mapped onto the error model (store-error.ts), and the reply split into its tag and the rest.
+ * Runs one defined Lua script the way every store module does: its input encoded by its
+ * definition, the call timed for the observer, a failure mapped onto the error model
+ * (store-error.ts), and the reply checked against the definition's tags and decoded.
  */
+import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { splitReply, type ReplyTag } from './replies.js';
+import type { ReplyTag } from './replies.js';
+import { readReply, type ScriptDefinition } from './script.js';
 import type { ScriptName } from './scripts.js';
 import { storeError } from './store-error.js';
 
 /** Called after every script with its duration (s) and reply tag, for metrics. */
 export type ScriptObserver = (script: ScriptName, seconds: number, tag: ReplyTag | 'ERROR') => void;
 
-export type ScriptRunner = (name: ScriptName, args: (string | number | Buffer)[]) => Promise<{ tag: ReplyTag; rest: unknown[] }>;
+export type ScriptRunner = <Input, Output, Tag extends ReplyTag>(def: ScriptDefinition<ScriptName, Input, Output, Tag>, input: Input) => Promise<Output>;
 
-type ScriptFn = (...args: (string | number | Buffer)[]) => Promise<unknown>;
-
-/**
- * A runner over `redis`, whose scripts are defined. With `buffers` the replies' bulk strings come
- * back as Buffers (ioredis's `<name>Buffer` command), for binary fields such as msgpack blobs.
- */
-export function createScriptRunner(redis: RedisClient, observe: ScriptObserver | undefined, replies: 'buffers' | 'strings'): ScriptRunner {
-  const client = redis as unknown as Record<string, ScriptFn>;
-  const suffix = replies === 'buffers' ? 'Buffer' : '';
-  return async (name, args) => {
+/** A runner over `redis`, whose scripts are defined (scripts.ts `defineScripts`). */
+export function createScriptRunner(redis: RedisClient, keys: Keys, observe: ScriptObserver | undefined): ScriptRunner {
+  return async (def, input) => {
     const started = observe ? process.hrtime.bigint() : 0n;
+    const args = def.encode(input, keys);
     let reply: unknown;
     try {
-      reply = await client[name + suffix]!(...args);
+      reply = await (def.replyMode === 'buffers' ? redis[`${def.name}Buffer`](...args) : redis[def.name](...args));
     } catch (err) {
-      if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, 'ERROR');
-      throw storeError(err, name);
+      if (observe) observe(def.name, Number(process.hrtime.bigint() - started) / 1e9, 'ERROR');
+      throw storeError(err, def.name);
     }
-    const split = splitReply(reply, name);
-    if (observe) observe(name, Number(process.hrtime.bigint() - started) / 1e9, split.tag);
-    return split;
+    const split = readReply(def, reply);
+    if (observe) observe(def.name, Number(process.hrtime.bigint() - started) / 1e9, split.tag);
+    return def.decode(split.tag, split.rest, input);
   };
 }

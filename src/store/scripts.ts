@@ -1,34 +1,67 @@
 /**
- * The script registry: every Lua transition with its key roles. Scripts are read from `lua/`,
- * the shared prelude is spliced in after the shebang line, and each one is defined as an ioredis
- * command (EVALSHA with a resend on NOSCRIPT, per connection and per cluster node).
+ * The script registry: every Lua transition's definition, the loader that reads `lua/`, splices
+ * the shared prelude in after the shebang line, and defines each script as an ioredis command
+ * (EVALSHA with a resend on NOSCRIPT, per connection and per cluster node), and the typing of
+ * those commands through ioredis's declaration merging.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis, Result } from 'ioredis';
+import { kvCreate, kvDelete, kvUpdate } from './kv-scripts.js';
+import { claimDue, pruneIndex, resetCron } from './schedule-scripts.js';
+import type { ScriptArg } from './script.js';
+import { changeStatus, createTrans, registerBranch, resetNextCron, saveProgress } from './trans-scripts.js';
 
-export interface ScriptSpec {
-  /** File name without `.lua`, ioredis command name, store function and metric label. */
-  readonly name: ScriptName;
-  /** Key roles in KEYS order; must match the script header. */
-  readonly keys: readonly string[];
-}
-
+/** Every script, each defined once (see script.ts). */
 export const SCRIPTS = [
-  { name: 'createTrans', keys: ['trans', 'due', 'idx'] },
-  { name: 'registerBranch', keys: ['trans'] },
-  { name: 'saveProgress', keys: ['trans', 'due'] },
-  { name: 'changeStatus', keys: ['trans', 'due'] },
-  { name: 'claimDue', keys: ['due'] },
-  { name: 'resetCron', keys: ['due'] },
-  { name: 'resetNextCron', keys: ['trans', 'due'] },
-  { name: 'pruneIndex', keys: ['idx'] },
-  { name: 'kvCreate', keys: ['kv', 'kvIdx'] },
-  { name: 'kvUpdate', keys: ['kv'] },
-  { name: 'kvDelete', keys: ['kv', 'kvIdx'] },
-] as const satisfies readonly { name: string; keys: readonly string[] }[];
+  createTrans,
+  registerBranch,
+  saveProgress,
+  changeStatus,
+  claimDue,
+  resetCron,
+  resetNextCron,
+  pruneIndex,
+  kvCreate,
+  kvUpdate,
+  kvDelete,
+] as const;
 
 export type ScriptName = (typeof SCRIPTS)[number]['name'];
+
+// The commands defineScripts adds, typed for the store (and for pipelines, which share the
+// interface). `name` answers bulk strings as strings, `nameBuffer` as Buffers.
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    createTrans(...args: ScriptArg[]): Result<unknown, Context>;
+    createTransBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    registerBranch(...args: ScriptArg[]): Result<unknown, Context>;
+    registerBranchBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    saveProgress(...args: ScriptArg[]): Result<unknown, Context>;
+    saveProgressBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    changeStatus(...args: ScriptArg[]): Result<unknown, Context>;
+    changeStatusBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    claimDue(...args: ScriptArg[]): Result<unknown, Context>;
+    claimDueBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    resetCron(...args: ScriptArg[]): Result<unknown, Context>;
+    resetCronBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    resetNextCron(...args: ScriptArg[]): Result<unknown, Context>;
+    resetNextCronBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    pruneIndex(...args: ScriptArg[]): Result<unknown, Context>;
+    pruneIndexBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    kvCreate(...args: ScriptArg[]): Result<unknown, Context>;
+    kvCreateBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    kvUpdate(...args: ScriptArg[]): Result<unknown, Context>;
+    kvUpdateBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+    kvDelete(...args: ScriptArg[]): Result<unknown, Context>;
+    kvDeleteBuffer(...args: ScriptArg[]): Result<unknown, Context>;
+  }
+}
+
+/** The command names of every script: a script missing from the declarations above fails to compile here. */
+export type ScriptCommand = ScriptName | `${ScriptName}Buffer`;
+type AllDeclared = { [C in ScriptCommand]: Redis[C] };
+export type ScriptCommandFn = AllDeclared[ScriptCommand];
 
 // `src/store/` in development and tests, `dist/src/store/` once built: `lua/` is at the package root.
 const LUA_DIR = fileURLToPath(new URL(import.meta.url.includes('/dist/src/') ? '../../../lua/' : '../../lua/', import.meta.url));
@@ -49,7 +82,7 @@ export function scriptSource(name: string): string {
 
 /** Defines every script as a command on the client. */
 export function defineScripts(client: Redis | Cluster): void {
-  for (const spec of SCRIPTS) {
-    client.defineCommand(spec.name, { numberOfKeys: spec.keys.length, lua: scriptSource(spec.name) });
+  for (const def of SCRIPTS) {
+    client.defineCommand(def.name, { numberOfKeys: def.keys.length, lua: scriptSource(def.name) });
   }
 }

@@ -20,7 +20,7 @@ export interface BranchRequest {
   url: string;
   /** POST when there is a body (or always for XA), else GET. */
   method: 'GET' | 'POST';
-  body: string;
+  body: string | Buffer;
   query: { gid: string; trans_type: string; branch_id: string; op: string };
   headers: Readonly<Record<string, string>>;
   timeoutMs: number;

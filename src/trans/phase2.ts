@@ -3,8 +3,11 @@
  * transaction is prepared; submit runs the confirm (commit) branches, abort or a timeout the cancel
  * (rollback) ones, one at a time, stopping the round at the first branch that does not succeed.
  */
+import type { Config } from '../config.js';
 import { branchError } from './branch-call.js';
 import type { Round } from './round.js';
+import { preparedRecheckAt } from './schedule.js';
+import { noTopics } from './strategy.js';
 
 export interface Phase2Shape {
   forwardOp: string;
@@ -18,8 +21,7 @@ export async function processPhase2(round: Round, shape: Phase2Shape): Promise<v
   if (t.status === 'prepared') {
     if (!round.isTimedOut()) {
       // Nothing to do before the deadline: come back then (or at the interval, if sooner).
-      const deadline = t.create_time + round.timeoutSeconds() * 1000;
-      round.scheduleAt(Math.min(deadline, round.deps.clock.now() + t.next_cron_interval * 1000));
+      round.scheduleAt(preparedRecheckAt(t.create_time, round.timeoutSeconds(), t.next_cron_interval, round.deps.clock.now()));
       return;
     }
     // DTM quotes the option, so the default timeout reads "Timeout after 0 seconds".
@@ -43,6 +45,11 @@ export async function processPhase2(round: Round, shape: Phase2Shape): Promise<v
   await round.changeStatus(t.status === 'submitted' ? 'succeed' : 'failed');
 }
 
-export const processTcc = (round: Round): Promise<void> => processPhase2(round, { forwardOp: 'confirm', backwardOp: 'cancel', order: 'reverse' });
-
-export const processXa = (round: Round): Promise<void> => processPhase2(round, { forwardOp: 'commit', backwardOp: 'rollback', order: 'forward' });
+/** What TCC and XA share besides the round: the default timeout, waiting, abort and submit. */
+export const phase2Defaults = {
+  topicsOf: noTopics,
+  defaultTimeoutS: (config: Pick<Config, 'timeoutToFailMs'>): number => config.timeoutToFailMs / 1000,
+  preparedWait: 'deadline',
+  abort: 'rollback',
+  submit: 'drive',
+} as const;

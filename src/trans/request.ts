@@ -3,13 +3,9 @@
  * Unknown fields are ignored and JSON null is the zero value, as in DTM; anything that could never
  * be processed (bad gid, unknown type, steps without payloads, a non-http URL) is a 400.
  */
-import { BadRequestError, InternalError } from '../errors.js';
+import { BadRequestError } from '../errors.js';
 import { sanitizeGid } from '../gid.js';
-import type { NewBranch } from '../store/store.js';
-import { TransType, type TransOptions, type TransRequest } from '../types.js';
-import { parseSagaLayout } from './saga.js';
-import { TOPIC_PREFIX } from './topics.js';
-import { parseWorkflowData } from './workflow.js';
+import { isTransType, TransType, type TransOptions, type TransRequest } from '../types.js';
 
 /** A parsed transaction body. */
 export interface TransBody {
@@ -17,12 +13,14 @@ export interface TransBody {
   trans_type: TransType;
   req: TransRequest;
   steps: Record<string, string>[];
-  payloads: string[];
+  /** Text from JSON; bytes, kept exact, from gRPC's BinPayloads. */
+  payloads: (string | Buffer)[];
   rollback_reason: string;
   retry_count: number;
+  /** A workflow submit's outcome: `status`, `rollback_reason`, `result` (base64). */
+  req_extra: Record<string, string>;
 }
 
-const TYPES = new Set<string>(Object.values(TransType));
 /** Most steps one transaction may have; DTM's SDKs cap branch ids at 99 per level. */
 export const MAX_STEPS = 1000;
 
@@ -46,6 +44,13 @@ function stringMap(v: unknown, name: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+/** A workflow submit's `req_extra`: an object; values that are not strings read as unset. */
+function reqExtra(v: unknown): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new BadRequestError('[DTM_BAD_FIELD] req_extra must be an object of strings');
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 /** @throws BadRequestError unless `url` is empty or an absolute http(s) URL. */
 export function assertBranchUrl(url: string, what: string): void {
   if (url === '') return;
@@ -54,12 +59,11 @@ export function assertBranchUrl(url: string, what: string): void {
 
 /** Parses the common transaction body; the gid is sanitised as DTM does. */
 export function parseTransBody(raw: unknown): TransBody {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new BadRequestError('[DTM_BAD_BODY] the body must be a JSON object');
-  const body = raw as Record<string, unknown>;
+  const body = asObject(raw);
   const gid = sanitizeGid(body['gid']);
   const transType = body['trans_type'];
-  if (typeof transType !== 'string' || !TYPES.has(transType)) {
-    throw new BadRequestError(`[DTM_BAD_TRANS_TYPE] trans_type must be one of ${[...TYPES].join(', ')}, got ${JSON.stringify(transType)}`);
+  if (!isTransType(transType)) {
+    throw new BadRequestError(`[DTM_BAD_TRANS_TYPE] trans_type must be one of ${Object.values(TransType).join(', ')}, got ${JSON.stringify(transType)}`);
   }
 
   const options: TransOptions = {
@@ -91,81 +95,74 @@ export function parseTransBody(raw: unknown): TransBody {
 
   return {
     gid,
-    trans_type: transType as TransType,
+    trans_type: transType,
     req: { protocol, query_prepared: queryPrepared, custom_data: field(body, 'custom_data', 'string', ''), options },
     steps,
     payloads,
     rollback_reason: field(body, 'rollback_reason', 'string', ''),
     retry_count: field(body, 'retry_count', 'number', 0),
+    req_extra: transType === 'workflow' ? reqExtra(body['req_extra']) : {},
   };
 }
 
-const pad2 = (n: number): string => String(n).padStart(2, '0');
+/** A branch id: two digits, as DTM's SDKs number branches. */
+export const pad2 = (n: number): string => String(n).padStart(2, '0');
 
-/** The distinct topic names of a msg's `topic://<name>` steps, for the caller to resolve. */
-export function topicNames(body: TransBody): string[] {
-  if (body.trans_type !== 'msg') return [];
-  const names = new Set<string>();
-  for (const s of body.steps) {
-    const action = s['action'] ?? '';
-    if (action.startsWith(TOPIC_PREFIX)) names.add(action.slice(TOPIC_PREFIX.length));
-  }
-  return [...names];
+/** The parsed body of `abort` (DTM reads only these fields of it). */
+export interface AbortBody {
+  gid: string;
+  /** The type the caller names; DTM checks it rather than the stored one for TCC/XA rollbacks. */
+  trans_type: string;
+  rollback_reason: string;
 }
 
-/**
- * The branches a transaction starts with: saga → (compensate, action) per step; msg → one action
- * per step, or per subscriber of a `topic://<name>` step (dtm-protocol.md §4.7): branch ids
- * `%02d` for one subscriber, `%02d-%02d` for several, all with the step's payload.
- * @param topics the subscriber URLs of the body's topics (see `topicNames`), resolved beforehand.
- * @throws InternalError `topic not found` (DTM's 500) for a topic with no subscriber.
- */
-export function generateBranches(body: TransBody, topics?: ReadonlyMap<string, readonly string[]>): NewBranch[] {
-  const out: NewBranch[] = [];
-  switch (body.trans_type) {
-    case 'saga':
-      parseSagaLayout(body.req.custom_data, body.steps.length);
-      body.steps.forEach((s, i) => {
-        const action = s['action'] ?? '';
-        const compensate = s['compensate'] ?? '';
-        assertBranchUrl(action, `steps[${i}].action`);
-        assertBranchUrl(compensate, `steps[${i}].compensate`);
-        const data = body.payloads[i] ?? '';
-        out.push({ branch_id: pad2(i + 1), op: 'compensate', url: compensate, data });
-        out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data });
-      });
-      return out;
-    case 'msg':
-      if (body.req.custom_data !== '') {
-        try {
-          JSON.parse(body.req.custom_data);
-        } catch {
-          throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] custom_data is not valid JSON');
-        }
-      }
-      body.steps.forEach((s, i) => {
-        const action = s['action'] ?? '';
-        if (action.startsWith(TOPIC_PREFIX)) {
-          const name = action.slice(TOPIC_PREFIX.length);
-          const urls = topics?.get(name) ?? [];
-          if (urls.length === 0) throw new InternalError('topic not found');
-          urls.forEach((url, j) => {
-            assertBranchUrl(url, `subscriber ${j + 1} of topic ${name}`);
-            out.push({ branch_id: urls.length > 1 ? `${pad2(i + 1)}-${pad2(j + 1)}` : pad2(i + 1), op: 'action', url, data: body.payloads[i] ?? '' });
-          });
-          return;
-        }
-        assertBranchUrl(action, `steps[${i}].action`);
-        out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data: body.payloads[i] ?? '' });
-      });
-      return out;
-    case 'workflow':
-      parseWorkflowData(body.req.custom_data);
-      return out;
-    case 'tcc':
-    case 'xa':
-      return out;
-    default:
-      return body.trans_type satisfies never;
+/** Parses an abort body; the gid is checked as everywhere. */
+export function parseAbortBody(raw: unknown): AbortBody {
+  const body = asObject(raw);
+  const transType = body['trans_type'];
+  const reason = body['rollback_reason'];
+  return {
+    gid: sanitizeGid(body['gid']),
+    trans_type: typeof transType === 'string' ? transType : '',
+    rollback_reason: typeof reason === 'string' ? reason : '',
+  };
+}
+
+/** The gid of a body that carries nothing else we read (forceStop, resetNextCronTime). */
+export function parseGidBody(raw: unknown): string {
+  return sanitizeGid(asObject(raw)['gid']);
+}
+
+/** A registerBranch body: a flat object of strings (DTM binds it to map[string]string). */
+export interface RegisterBody {
+  gid: string;
+  trans_type: string;
+  branch_id: string;
+  /** Every field, as sent. */
+  fields: Record<string, string>;
+  /** The branch payload: the `data` field, or the bytes gRPC sends beside the map. */
+  payload: string | Buffer;
+}
+
+/** Parses a registerBranch body; `payload` overrides `data` (gRPC's BusiPayload). */
+export function parseRegisterBody(raw: unknown, payload?: Buffer): RegisterBody {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new BadRequestError('[DTM_BAD_BODY] the body must be a JSON object of strings');
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') throw new BadRequestError(`[DTM_BAD_FIELD] ${k} must be a string`);
   }
+  const fields = raw as Record<string, string>;
+  const branchId = fields['branch_id'] ?? '';
+  if (branchId === '') throw new BadRequestError('[DTM_BAD_FIELD] branch_id is required');
+  return {
+    gid: sanitizeGid(fields['gid']),
+    trans_type: fields['trans_type'] ?? '',
+    branch_id: branchId,
+    fields,
+    payload: payload ?? fields['data'] ?? '',
+  };
+}
+
+function asObject(raw: unknown): Record<string, unknown> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new BadRequestError('[DTM_BAD_BODY] the body must be a JSON object');
+  return raw as Record<string, unknown>;
 }

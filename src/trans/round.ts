@@ -9,14 +9,16 @@
  * empty-URL saga and a saga with two fast real calls are thus both 2 Redis round trips (create,
  * finish) where DTM needs 4.
  */
-import { baseInterval, nextInterval, type CronMove } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { DtmError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { BranchUpdate, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { BranchUpdate } from '../store/trans-scripts.js';
 import { isFinal, type BranchStatus, type Trans, type TransStatus } from '../types.js';
 import { callBranch, type BranchOutcome, type BranchRequest } from './branch-call.js';
+import { baseInterval, isPastDeadline, leaseMs, moveAfter, nextInterval, retryCountOf } from './schedule.js';
+import { strategies } from './strategies.js';
 import type { Dispatcher } from 'undici';
 
 /** What processing reports to metrics and alerts; implemented by metrics.ts. */
@@ -58,14 +60,14 @@ export interface Round {
   /** Calls branch `index`; results of earlier branches are written first if the URL is real. */
   callBranch(index: number): Promise<BranchOutcome>;
   /** Calls a URL that is not a stored branch (msg check-back `00/msg`, workflow resume). */
-  callUrl(url: string, branchId: string, op: string, body: string): Promise<BranchOutcome>;
+  callUrl(url: string, branchId: string, op: string, body: string | Buffer): Promise<BranchOutcome>;
   /** Records a branch's new status in memory; it is written with the next write. */
   setBranch(index: number, status: BranchStatus): void;
   /** Compare-and-set the global status, writing pending branch results with it. */
   changeStatus(next: TransStatus, rollbackReason?: string): Promise<void>;
   /** Fixes the next cron time explicitly (msg delay, prepared deadlines) instead of the outcome rule. */
   scheduleAt(nextCronTime: number, interval?: number): void;
-  /** Timed out per DTM: timeout_to_fail, or the configured default for non-saga; 0 = never. */
+  /** The transaction's timeout per DTM: its timeout_to_fail, else its type's default; 0 = never. */
   timeoutSeconds(): number;
   isTimedOut(): boolean;
   /** Writes what is pending and the next cron time; called once when the round ends. */
@@ -156,7 +158,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
    * Runs one external call. If a background write failed meanwhile, the round stops with that
    * error, but only once its other calls have answered, so no call outlives its round.
    */
-  const external = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
+  const external = async (url: string, branchId: string, op: string, body: string | Buffer): Promise<BranchOutcome> => {
     await beforeCall();
     const running = call(url, branchId, op, body);
     callsInFlight.add(running);
@@ -175,11 +177,12 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
     return outcome;
   };
 
-  const call = async (url: string, branchId: string, op: string, body: string): Promise<BranchOutcome> => {
+  const alwaysPost = strategies[trans.trans_type].postBranchCalls === 'always';
+  const call = async (url: string, branchId: string, op: string, body: string | Buffer): Promise<BranchOutcome> => {
     const started = process.hrtime.bigint();
     const req: BranchRequest = {
       url,
-      method: body !== '' || trans.trans_type === 'xa' ? 'POST' : 'GET',
+      method: alwaysPost || body.length > 0 ? 'POST' : 'GET',
       body,
       query: { gid: trans.gid, trans_type: trans.trans_type, branch_id: branchId, op },
       headers: options.branch_headers,
@@ -255,12 +258,11 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
 
     timeoutSeconds() {
       if (options.timeout_to_fail > 0) return options.timeout_to_fail;
-      return trans.trans_type === 'saga' ? 0 : config.timeoutToFailMs / 1000;
+      return strategies[trans.trans_type].defaultTimeoutS(config);
     },
 
     isTimedOut() {
-      const t = round.timeoutSeconds();
-      return t > 0 && clock.now() - trans.create_time >= t * 1000;
+      return isPastDeadline(trans.create_time, round.timeoutSeconds(), clock.now());
     },
 
     async end() {
@@ -274,8 +276,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         interval = explicit.interval ?? trans.next_cron_interval;
         at = explicit.at;
       } else {
-        const move: CronMove = sawError ? 'backoff' : sawOngoing ? 'keep' : sawSuccess ? 'reset' : 'keep';
-        interval = nextInterval(move, trans.next_cron_interval || base, base);
+        interval = nextInterval(moveAfter({ sawError, sawOngoing, sawSuccess }), trans.next_cron_interval || base, base);
         at = now + interval * 1000;
       }
       const r = await store.saveProgress(trans.gid, trans.status, {
@@ -289,19 +290,9 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       trans.scheduled_time = Math.round(at);
       trans.next_cron_interval = interval;
       if (sawError && explicit === undefined && lastError !== undefined) {
-        const retryCount = Math.floor(Math.log2(interval / base));
-        observer.backedOff(trans, retryCount, lastError.url, lastError.detail);
+        observer.backedOff(trans, retryCountOf(interval, base), lastError.url, lastError.detail);
       }
     },
   };
   return round;
-}
-
-/**
- * How long a claim (or a fresh submit) keeps other processes away: at least the retry interval,
- * and long enough for one round (request timeout + 2 s budget + 1 s margin) so two processes
- * never drive one transaction at once while its holder is alive.
- */
-export function leaseMs(config: Pick<Config, 'retryIntervalMs' | 'requestTimeoutMs'>): number {
-  return Math.max(config.retryIntervalMs, config.requestTimeoutMs + 3000);
 }

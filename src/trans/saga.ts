@@ -4,7 +4,10 @@
  * or an exhausted retry limit the saga aborts and compensations run backward.
  */
 import { BadRequestError } from '../errors.js';
+import type { NewBranch } from '../store/trans-scripts.js';
+import { assertBranchUrl, pad2 } from './request.js';
 import type { Round } from './round.js';
+import { noTopics, registersNothing, type TransStrategy } from './strategy.js';
 
 /** Saga options from `custom_data`: `{"concurrent":bool,"orders":{"<step>":[<prereq steps>]}}`. */
 export interface SagaLayout {
@@ -47,7 +50,7 @@ const act = (s: number): number => 2 * s + 1;
 const comp = (s: number): number => 2 * s;
 
 /** One saga round; writes go through the round. */
-export async function processSaga(round: Round): Promise<void> {
+async function processSaga(round: Round): Promise<void> {
   const t = round.trans;
   const steps = t.branches.length / 2;
   const layout = parseSagaLayout(t.req.custom_data, steps);
@@ -64,16 +67,19 @@ export async function processSaga(round: Round): Promise<void> {
     await round.changeStatus('aborting', `Timeout after ${t.req.options.timeout_to_fail} seconds`);
   }
 
+  const { clock } = round.deps;
+  // A round's budget for re-invoking branches under retry_limit: one request timeout and 2 s.
+  const budgetMs = (t.req.options.request_timeout > 0 ? t.req.options.request_timeout * 1000 : round.deps.config.requestTimeoutMs) + 2000;
   const started = new Set<number>();
   if (t.status === 'submitted') {
-    const deadline = Date.now() + (t.req.options.request_timeout > 0 ? t.req.options.request_timeout * 1000 : round.deps.config.requestTimeoutMs) + 2000;
+    const deadline = clock.now() + budgetMs;
     const pendingAtStart = Array.from({ length: steps }, (_, s) => s).filter((s) => status(act(s)) === 'prepared');
     let failure: string | undefined;
     let retryExhausted = false;
     const inflight = new Map<number, Promise<{ s: number; o: Awaited<ReturnType<Round['callBranch']>> }>>();
     const limit = t.req.options.retry_limit;
     for (;;) {
-      if (failure === undefined && !retryExhausted && !round.isTimedOut() && Date.now() < deadline) {
+      if (failure === undefined && !retryExhausted && !round.isTimedOut() && clock.now() < deadline) {
         for (let s = 0; s < steps; s++) {
           if (status(act(s)) === 'prepared' && !started.has(s) && !inflight.has(s) && shouldRun(s)) {
             started.add(s);
@@ -127,11 +133,11 @@ export async function processSaga(round: Round): Promise<void> {
     if (!layout.concurrent && s + 1 < steps && !rolledBack(s + 1)) return false;
     return (dependents.get(s) ?? []).every(rolledBack);
   };
-  const deadline = Date.now() + (t.req.options.request_timeout > 0 ? t.req.options.request_timeout * 1000 : round.deps.config.requestTimeoutMs) + 2000;
+  const deadline = clock.now() + budgetMs;
   const inflight = new Map<number, Promise<{ s: number; ok: boolean }>>();
   const tried = new Set<number>();
   for (;;) {
-    if (Date.now() < deadline) {
+    if (clock.now() < deadline) {
       for (let s = steps - 1; s >= 0; s--) {
         if (!tried.has(s) && !inflight.has(s) && shouldRollback(s)) {
           tried.add(s);
@@ -152,3 +158,31 @@ export async function processSaga(round: Round): Promise<void> {
     await round.changeStatus('failed');
   }
 }
+
+/** A saga's branches: per step (compensate, action), with branch ids `01`, `02`, … */
+function sagaBranches(body: { steps: readonly Record<string, string>[]; payloads: readonly (string | Buffer)[]; req: { custom_data: string } }): NewBranch[] {
+  parseSagaLayout(body.req.custom_data, body.steps.length);
+  const out: NewBranch[] = [];
+  body.steps.forEach((s, i) => {
+    const action = s['action'] ?? '';
+    const compensate = s['compensate'] ?? '';
+    assertBranchUrl(action, `steps[${i}].action`);
+    assertBranchUrl(compensate, `steps[${i}].compensate`);
+    const data = body.payloads[i] ?? '';
+    out.push({ branch_id: pad2(i + 1), op: 'compensate', url: compensate, data });
+    out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data });
+  });
+  return out;
+}
+
+export const saga: TransStrategy = {
+  topicsOf: noTopics,
+  branchesOf: sagaBranches,
+  registeredBranchesOf: registersNothing('saga'),
+  defaultTimeoutS: () => 0,
+  preparedWait: 'interval',
+  abort: 'refuse',
+  submit: 'drive',
+  postBranchCalls: 'withBody',
+  processRound: processSaga,
+};

@@ -5,6 +5,7 @@
  */
 import { BadRequestError } from '../errors.js';
 import type { Round } from './round.js';
+import { noTopics, type TransStrategy } from './strategy.js';
 
 export interface WorkflowData {
   name: string;
@@ -30,13 +31,35 @@ export function parseWorkflowData(customData: string): WorkflowData {
   return { name: o.name, input: Buffer.from(typeof o.data === 'string' ? o.data : '', 'base64').toString('utf8') };
 }
 
-export async function processWorkflow(round: Round): Promise<void> {
+async function processWorkflow(round: Round): Promise<void> {
   const t = round.trans;
   if (t.status !== 'prepared') return;
-  const now = round.deps.clock.now();
-  round.scheduleAt(now + round.deps.config.retryIntervalMs);
+  // Resumed every RetryInterval, fixed: DTM neither backs off nor uses the transaction's interval here.
+  round.scheduleAt(round.deps.clock.now() + round.deps.config.retryIntervalMs);
   if (t.req.query_prepared === '') return;
   const wf = parseWorkflowData(t.req.custom_data);
   // The resume handler re-runs the workflow; its answer changes nothing here.
   await round.callUrl(t.req.query_prepared, '00', wf.name, wf.input);
 }
+
+export const workflow: TransStrategy = {
+  topicsOf: noTopics,
+  branchesOf(body) {
+    parseWorkflowData(body.req.custom_data);
+    return [];
+  },
+  registeredBranchesOf({ branch_id, fields, payload }) {
+    // A workflow branch is a recorded step result, final at once.
+    const op = fields['op'] ?? '';
+    const status = fields['status'];
+    if (op === '') throw new BadRequestError('[DTM_BAD_FIELD] op is required for a workflow branch');
+    if (status !== 'succeed' && status !== 'failed') throw new BadRequestError('[DTM_BAD_FIELD] status must be "succeed" or "failed" for a workflow branch');
+    return [{ branch_id, op, url: '', data: payload, status }];
+  },
+  defaultTimeoutS: (config) => config.timeoutToFailMs / 1000,
+  preparedWait: 'interval',
+  abort: 'refuse',
+  submit: 'record',
+  postBranchCalls: 'withBody',
+  processRound: processWorkflow,
+};

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ChangeStatusInput } from '../../src/store/store.js';
+import type { ChangeStatusInput } from '../../src/store/trans-scripts.js';
 import type { TransStatus } from '../../src/types.js';
 import { fields, FINISHED_TTL_S, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { unpack } from '../../src/codec.js';
 import { encodeRequest } from '../../src/store/request-blob.js';
-import type { NewTrans } from '../../src/store/store.js';
+import type { NewTrans } from '../../src/store/trans-scripts.js';
 import type { Trans, TransStatus } from '../../src/types.js';
 import {
   branches,

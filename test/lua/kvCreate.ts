@@ -77,10 +77,6 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     { name: 'now NaN', args: rawArgs('topics', 'b2', { 4: 'nan' }) },
     { name: 'now missing', args: rawArgs('topics', 'b3', {}, 3) },
     { name: 'value missing', args: rawArgs('topics', 'b4', {}, 2) },
-    { name: 'record key of another key', args: [h.keys.kv('topics', 'other'), h.keys.kvIdx('topics'), 'topics', 'b5', 'v', String(NOW)] },
-    { name: 'index of another cat', args: [h.keys.kv('topics', 'b6'), h.keys.kvIdx('other'), 'topics', 'b6', 'v', String(NOW)] },
-    { name: 'a colon moved from the key into the cat', args: [h.keys.kv('a', 'b:c'), h.keys.kvIdx('a'), 'a:b', 'c', 'v', String(NOW)] },
-    { name: 'another prefix for the index', args: [h.keys.kv('topics', 'b7'), '{x:kv}:i:topics', 'topics', 'b7', 'v', String(NOW)] },
   ];
   const call = raw(h.client, 'kvCreate');
   for (const row of bad) {

@@ -48,8 +48,6 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
   await kv.create('topics', 'bad', 'v');
   await kv.create('topics', 'other', 'v');
   const bad: { name: string; args: string[] }[] = [
-    { name: 'record key of another key', args: [h.keys.kv('topics', 'other'), h.keys.kvIdx('topics'), 'topics', 'bad'] },
-    { name: 'index of another cat', args: [h.keys.kv('topics', 'bad'), h.keys.kvIdx('x'), 'topics', 'bad'] },
     { name: 'key missing', args: [h.keys.kv('topics', 'bad'), h.keys.kvIdx('topics'), 'topics'] },
     { name: 'cat and key missing', args: [h.keys.kv('topics', 'bad'), h.keys.kvIdx('topics')] },
   ];

@@ -92,8 +92,6 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     { name: 'now not a number', args: rawArgs('topics', 'bad', { 5: 'now' }) },
     { name: 'now missing', args: rawArgs('topics', 'bad', {}, 4) },
     { name: 'value missing', args: rawArgs('topics', 'bad', {}, 3) },
-    { name: 'record key of another key', args: [h.keys.kv('topics', 'other'), 'topics', 'bad', '1', 'v', String(NOW)] },
-    { name: 'record key of another cat', args: [h.keys.kv('topicz', 'bad'), 'topics', 'bad', '1', 'v', String(NOW)] },
   ];
   const call = raw(h.client, 'kvUpdate');
   for (const row of bad) {

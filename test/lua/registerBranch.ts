@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pack } from '../../src/codec.js';
 import { raw, seed, snapshot, startStoreHarness, T0, type StoreHarness } from '../fixtures/store.js';
-import type { RegisteredBranch } from '../../src/store/store.js';
+import type { RegisteredBranch } from '../../src/store/trans-scripts.js';
 
 let h: StoreHarness;
 t.before(async () => {

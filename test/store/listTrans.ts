@@ -1,5 +1,6 @@
 import t from 'tap';
-import type { ListQuery, Store } from '../../src/store/store.js';
+import type { ListQuery } from '../../src/store/list-trans.js';
+import type { Store } from '../../src/store/store.js';
 import type { TransStatus, TransType } from '../../src/types.js';
 import { testKeys } from '../fixtures/redis.js';
 import { gidsInBucket, newTrans, seed, startStoreHarness, storeFor, T0, type StoreHarness } from '../fixtures/store.js';

@@ -4,7 +4,8 @@ import { pack } from '../../src/codec.js';
 import { encodeRequest } from '../../src/store/request-blob.js';
 import { freePort } from '../../src/store/embedded-redis.js';
 import { defineScripts } from '../../src/store/scripts.js';
-import { createStore, type ScriptObserver } from '../../src/store/store.js';
+import type { ScriptObserver } from '../../src/store/script-runner.js';
+import { createStore } from '../../src/store/store.js';
 import { FINISHED_TTL_S, newTrans, request, seed, startStoreHarness, T0, type StoreHarness } from '../fixtures/store.js';
 
 let h: StoreHarness;

@@ -4,8 +4,10 @@
  * expansion of msg `topic://` steps into branches.
  */
 import t from 'tap';
-import type { KvCreateOutcome, KvRecord, KvStore, KvUpdateOutcome } from '../../src/store/kv.js';
-import { generateBranches, parseTransBody, topicNames } from '../../src/trans/request.js';
+import type { KvCreateOutcome, KvUpdateOutcome } from '../../src/store/kv-scripts.js';
+import type { KvRecord, KvStore } from '../../src/store/kv.js';
+import { parseTransBody, type TransBody } from '../../src/trans/request.js';
+import { strategies } from '../../src/trans/strategies.js';
 import { createTopics, decodeSubscribers, encodeSubscribers, TOPICS_CAT } from '../../src/trans/topics.js';
 
 interface FakeKv extends KvStore {
@@ -241,6 +243,10 @@ t.test('resolve reads the subscriber urls fresh, [] for an unknown topic', async
   put(kv, 't', ['http://b']);
   t.strictSame(await topics.resolve('t'), ['http://b'], 'a change is seen at once (no cache)');
 });
+
+/** The branches a transaction of `body`'s type starts with, given its topics' subscribers. */
+const generateBranches = (body: TransBody, topics: ReadonlyMap<string, readonly string[]> = new Map()) => strategies[body.trans_type].branchesOf(body, topics);
+const topicNames = (body: TransBody) => strategies[body.trans_type].topicsOf(body);
 
 t.test("msg topic:// steps expand to one branch per subscriber with DTM's branch ids", async (t) => {
   const body = parseTransBody({

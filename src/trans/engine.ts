@@ -4,8 +4,9 @@
  */
 import { DtmError, StoreUnavailableError } from '../errors.js';
 import type { Trans } from '../types.js';
-import { processors } from './processor.js';
-import { createRound, leaseMs, StaleRoundError, type Round, type RoundDeps } from './round.js';
+import { createRound, StaleRoundError, type Round, type RoundDeps } from './round.js';
+import { leaseMs } from './schedule.js';
+import { strategies } from './strategies.js';
 
 export interface RoundResult {
   /** The transaction as the round left it. */
@@ -18,9 +19,9 @@ export interface RoundResult {
 
 export interface Engine {
   /** Runs one round of `trans` now and reports how it ended. Never throws. */
-  process(trans: Trans): Promise<RoundResult>;
+  drive(trans: Trans): Promise<RoundResult>;
   /** Loads a claimed gid and runs one round; missing or finished records are skipped. */
-  processGid(gid: string): Promise<void>;
+  driveGid(gid: string): Promise<void>;
   /** gids with a round in flight in this process. */
   readonly active: ReadonlySet<string>;
 }
@@ -29,13 +30,13 @@ export function createEngine(deps: RoundDeps): Engine {
   const active = new Set<string>();
   const { log, observer, clock } = deps;
 
-  async function process(trans: Trans): Promise<RoundResult> {
+  async function runRound(trans: Trans): Promise<RoundResult> {
     if (active.has(trans.gid)) return { trans, error: undefined, skipped: true };
     active.add(trans.gid);
     const round: Round = createRound(trans, deps);
     let ok = true;
     try {
-      await processors[trans.trans_type](round);
+      await strategies[trans.trans_type].processRound(round);
       await round.end();
     } catch (err) {
       ok = false;
@@ -56,9 +57,9 @@ export function createEngine(deps: RoundDeps): Engine {
   }
 
   return {
-    process,
+    drive: runRound,
     active,
-    async processGid(gid) {
+    async driveGid(gid) {
       if (active.has(gid)) return;
       let trans: Trans | undefined;
       try {
@@ -71,7 +72,7 @@ export function createEngine(deps: RoundDeps): Engine {
       // Due at `scheduled_time`, it was claimed then; still unchanged a whole lease later means
       // that claim's holder died or overran its lease (or every poller was down that long).
       if (trans.scheduled_time !== undefined && clock.now() - trans.scheduled_time >= leaseMs(deps.config)) observer.leaseExpired(trans.trans_type);
-      await process(trans);
+      await runRound(trans);
     },
   };
 }

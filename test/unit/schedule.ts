@@ -1,5 +1,5 @@
 import t from 'tap';
-import { baseInterval, nextInterval, retryCountOf } from '../../src/backoff.js';
+import { baseInterval, nextInterval, retryCountOf } from '../../src/trans/schedule.js';
 
 const config = { retryIntervalMs: 10_000 };
 
