@@ -1,8 +1,11 @@
 #!lua
 --[[ changeStatus: compare-and-set the global status, with branch results of the same step.
-  On a final status the transaction leaves the schedule and its record gets the finished TTL.
+  On a final status the transaction leaves the schedule, its record gets the finished TTL, and
+  it joins `fin` so pruneIndex drops it from the listing index once the record has expired.
   KEYS[1] trans   {p:b}:g:<gid>  HASH
   KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
+  KEYS[3] fin     {p:b}:fin      ZSET gid -> ms its finished record expires
+  KEYS[4] stats   {p:b}:stats    HASH unfinished status -> count of the bucket's transactions
   ARGV[1] gid
   ARGV[2] expectedStatus  ARGV[3] newStatus
   ARGV[4] now
@@ -17,14 +20,14 @@
   ARGV[11..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
-local trans, due = KEYS[1], KEYS[2]
+local trans, due, fin, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local gid = str(1)
 local expected = oneOf(2, STATUSES)
 local newStatus = oneOf(3, STATUSES)
 local now = num(4)
 local reason = str(5)
 local finishedDataExpireS = num(6)
--- EXPIRE refuses a fraction and deletes at once on <= 0; either would strike after the HSET.
+-- A fraction or a TTL <= 0 is a caller's bug: refuse it before the first write.
 if finishedDataExpireS < 1 or finishedDataExpireS % 1 ~= 0 then
   error({ err = 'DTM_ARGS ARGV[6] finished ttl must be a whole number of seconds >= 1' })
 end
@@ -71,9 +74,17 @@ elseif nextCronTime then
   fields[#fields + 1] = nextCronTime
 end
 rcall('HSET', trans, unpack(fields))
+rcall('HINCRBY', stats, current, -1)
+if not FINAL[newStatus] then
+  rcall('HINCRBY', stats, newStatus, 1)
+end
 if FINAL[newStatus] then
+  -- The record and its fin entry expire at the same instant, on the caller's clock (the time
+  -- argument), so pruneIndex never drops a listed record that still exists.
+  local expiresAt = now + finishedDataExpireS * 1000
   rcall('ZREM', due, gid)
-  rcall('EXPIRE', trans, finishedDataExpireS)
+  rcall('PEXPIREAT', trans, expiresAt)
+  rcall('ZADD', fin, expiresAt, gid)
 elseif nextCronTime then
   rcall('ZADD', due, nextCronTime, gid)
 end

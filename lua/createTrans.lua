@@ -3,6 +3,8 @@
   KEYS[1] trans   {p:b}:g:<gid>  HASH
   KEYS[2] due     {p:b}:due      ZSET gid -> next cron ms
   KEYS[3] idx     {p:b}:idx      ZSET gid -> create ms
+  KEYS[4] fin     {p:b}:fin      ZSET gid -> ms its finished record expires
+  KEYS[5] stats   {p:b}:stats    HASH unfinished status -> count of the bucket's transactions
   ARGV[1] gid
   ARGV[2] status          'prepared' | 'submitted'
   ARGV[3] transType
@@ -14,7 +16,7 @@
         | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
         | {'EXISTS', field, value, ...} otherwise (the stored record, as HGETALL)
 ]]
-local trans, due, idx = KEYS[1], KEYS[2], KEYS[3]
+local trans, due, idx, fin, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local gid = str(1)
 local status = oneOf(2, { prepared = true, submitted = true })
 local transType = oneOf(3, TRANS_TYPES)
@@ -28,6 +30,8 @@ if rcall('EXISTS', trans) == 1 then
   local current = rcall('HGET', trans, F.status)
   if mode == 'submit' and current == 'prepared' then
     rcall('HSET', trans, F.status, 'submitted', F.updateTime, now)
+    rcall('HINCRBY', stats, 'prepared', -1)
+    rcall('HINCRBY', stats, 'submitted', 1)
     local record = rcall('HGETALL', trans)
     table.insert(record, 1, 'PROMOTED')
     return record
@@ -54,4 +58,7 @@ for first = 1, #fields, chunk do
 end
 rcall('ZADD', due, nextCronTime, gid)
 rcall('ZADD', idx, now, gid)
+rcall('HINCRBY', stats, status, 1)
+-- The gid may have named a transaction whose record expired: its pending prune must not drop this one.
+rcall('ZREM', fin, gid)
 return { 'OK' }

@@ -16,6 +16,7 @@ import { createTopicsApi } from './http/topics-api.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPoller, type Poller } from './poller.js';
+import { createPruner, type Pruner } from './pruner.js';
 import { createKeys } from './store/keys.js';
 import { createKvStore } from './store/kv.js';
 import { checkRedis, createRedis, type RedisClient } from './store/redis.js';
@@ -31,7 +32,7 @@ export interface AppOptions {
   logger?: Logger;
   /** Redis URL overriding the configuration (e.g. the embedded server's). */
   redisUrl?: string;
-  /** Start the background poller. @default true */
+  /** Start the background poller and index pruner. @default true */
   poll?: boolean;
 }
 
@@ -41,6 +42,7 @@ export interface App {
   readonly service: DtmService;
   readonly engine: Engine;
   readonly poller: Poller;
+  readonly pruner: Pruner;
   readonly metrics: Metrics;
   readonly redis: RedisClient;
   readonly log: Logger;
@@ -70,6 +72,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const observer: ProcessObserver = { ...metrics.process, backedOff: createAlerter(config, dispatcher, log.child({ c: 'alert' })) };
   const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer });
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
+  const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
   const kv = createKvStore(redis, keys, clock, metrics.script);
   const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv });
   const routes: Record<string, Handler> = {
@@ -94,20 +97,24 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     service,
     engine,
     poller,
+    pruner,
     metrics,
     redis,
     log,
     port: () => server?.port ?? 0,
     async start() {
-      await checkRedis(redis, keys, log);
+      await checkRedis(redis, keys, log, { clock, finishedDataExpireS: config.finishedDataExpireS });
       server = await listen(config.httpHost, config.httpPort, (app) => router.register(app), log);
-      if (opts.poll !== false) poller.start();
+      if (opts.poll !== false) {
+        poller.start();
+        pruner.start();
+      }
     },
     async stop() {
       server?.close();
       const deadline = Date.now() + 5000;
       while (router.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      await poller.stop();
+      await Promise.all([poller.stop(), pruner.stop()]);
       while (engine.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await dispatcher.close();
       redis.disconnect();

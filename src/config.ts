@@ -31,6 +31,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** How often each process polls the retry schedules. @default 1000 */
   readonly cronIntervalMs: number;
+  /** How often each process drops expired finished transactions from the listing indexes. @default 5000 */
+  readonly indexPruneIntervalMs: number;
   readonly logLevel: string;
   /** Largest accepted request body; larger ones get 413. @default 1 MiB */
   readonly maxBodyBytes: number;
@@ -225,6 +227,7 @@ function buildConfig(src: Source): Config {
     timeoutToFailMs: Math.round(timeoutToFailS * 1000),
     requestTimeoutMs: Math.round(num(src, 'REQUEST_TIMEOUT', 3, { min: 0.01 }) * 1000),
     cronIntervalMs: Math.round(num(src, 'TRANS_CRON_INTERVAL', 1, { min: 0.01 }) * 1000),
+    indexPruneIntervalMs: Math.round(num(src, 'INDEX_PRUNE_INTERVAL', 5, { min: 0.01 }) * 1000),
     logLevel,
     maxBodyBytes: num(src, 'MAX_BODY_BYTES', 1024 * 1024, { min: 1024, integer: true }),
     maxInflightRequests: num(src, 'MAX_INFLIGHT_REQUESTS', 10000, { min: 1, integer: true }),

@@ -29,8 +29,6 @@ export interface PollerDeps {
 
 /** How many gids one claim script takes from a bucket. */
 const CLAIM_BATCH = 100;
-/** How often each process prunes expired transactions from the listing index. */
-const PRUNE_EVERY_MS = 60_000;
 
 export function createPoller(deps: PollerDeps): Poller {
   const { store, engine, config, log } = deps;
@@ -40,7 +38,6 @@ export function createPoller(deps: PollerDeps): Poller {
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let nextBucket = Math.floor(Math.random() * buckets);
-  let lastPrune = Date.now();
   const inflight = new Set<Promise<void>>();
 
   /**
@@ -73,23 +70,7 @@ export function createPoller(deps: PollerDeps): Poller {
     }
     deps.onClaimed?.(claimed);
     if (awaitRounds) await Promise.all(rounds);
-    if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
-      lastPrune = Date.now();
-      await prune();
-    }
     return claimed;
-  }
-
-  async function prune(): Promise<void> {
-    const before = Date.now() - config.finishedDataExpireS * 1000;
-    for (let b = 0; b < buckets; b++) {
-      try {
-        await store.pruneIndex(b, before, 200);
-      } catch (err) {
-        log.warn({ bucket: b, err: (err as Error).message }, 'index prune failed');
-        return;
-      }
-    }
   }
 
   async function run(): Promise<void> {

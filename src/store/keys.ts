@@ -33,8 +33,14 @@ export interface Keys {
   due(bucket: number): string;
   /** Listing index ZSET of a bucket: gid → create time (ms). */
   idx(bucket: number): string;
+  /** Finished transactions of a bucket not yet pruned from its index: gid → when the record expires (ms). */
+  fin(bucket: number): string;
+  /** Unfinished transactions of a bucket by status (HASH status → count), kept by the scripts. */
+  stats(bucket: number): string;
   /** Dataset metadata HASH (bucket count, schema version). */
   meta(): string;
+  /** The lock one coordinator holds while it migrates the dataset (migrate.ts). */
+  migrationLock(): string;
   /**
    * KV record HASH of (cat, key): `{<prefix>:kv}:r:<cat bytes>:<cat>:<key>`. The cat's UTF-8
    * length makes the spelling injective although cats and keys may hold `:` (and lets a script
@@ -62,7 +68,10 @@ export function createKeys(prefix: string, buckets: number): Keys {
     trans: (gid) => `${tag(bucketOf(gid))}:g:${gid}`,
     due: (bucket) => `${tag(bucket)}:due`,
     idx: (bucket) => `${tag(bucket)}:idx`,
+    fin: (bucket) => `${tag(bucket)}:fin`,
+    stats: (bucket) => `${tag(bucket)}:stats`,
     meta: () => `{${prefix}:meta}`,
+    migrationLock: () => `{${prefix}:meta}:migrating`,
     kv: (cat, key) => `{${prefix}:kv}:r:${Buffer.byteLength(cat)}:${cat}:${key}`,
     kvIdx: (cat) => `{${prefix}:kv}:i:${cat}`,
   };

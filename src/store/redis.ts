@@ -4,18 +4,17 @@
  * count that matches the one the dataset was created with.
  */
 import { Cluster, Redis } from 'ioredis';
+import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Keys } from './keys.js';
 import { defineScripts } from './scripts.js';
 import { eachNode } from './each-node.js';
+import { migrateSchema, SCHEMA_VERSION } from './migrate.js';
 import { watchForStalls } from './stall-watchdog.js';
 import { coalesceRedisWrites } from './write-coalescing.js';
 
 export type RedisClient = Redis | Cluster;
-
-/** Bump when a script's semantics or the record layout change incompatibly. */
-export const SCHEMA_VERSION = '1';
 
 /** How long a command may wait for an answer before it fails and the connection is reset. */
 const STALL_TIMEOUT_MS = 5000;
@@ -57,7 +56,7 @@ export function createRedis(config: Config, url?: string): RedisClient {
  * Connects and checks the server. Throws with a clear message when the server cannot hold our
  * data safely or the dataset was created with another bucket count.
  */
-export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): Promise<void> {
+export async function checkRedis(client: RedisClient, keys: Keys, log: Logger, migration: { clock: Clock; finishedDataExpireS: number }): Promise<void> {
   await client.connect();
   const info = await (client instanceof Cluster ? client.nodes('master')[0]!.info('server') : client.info('server'));
   const version = /redis_version:(\d+)\.(\d+)/.exec(info);
@@ -84,9 +83,9 @@ export async function checkRedis(client: RedisClient, keys: Keys, log: Logger): 
   const meta = keys.meta();
   await client.hsetnx(meta, 'buckets', String(keys.buckets));
   await client.hsetnx(meta, 'schema', SCHEMA_VERSION);
-  const [buckets, schema] = await client.hmget(meta, 'buckets', 'schema');
+  const buckets = await client.hget(meta, 'buckets');
   if (buckets !== String(keys.buckets)) {
     throw new Error(`this dataset was created with STORE_BUCKETS=${buckets}, not ${keys.buckets}; changing it needs a migration`);
   }
-  if (schema !== SCHEMA_VERSION) throw new Error(`dataset schema ${schema} is not the ${SCHEMA_VERSION} this build reads`);
+  await migrateSchema(client, keys, migration.clock, log, migration.finishedDataExpireS);
 }

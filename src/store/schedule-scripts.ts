@@ -31,12 +31,12 @@ export const resetCron = defineScript({
 
 export const pruneIndex = defineScript({
   name: 'pruneIndex',
-  keys: ['idx'],
-  argv: ['before', 'limit'],
+  keys: ['idx', 'fin'],
+  argv: ['now', 'limit'],
   replies: ['OK'],
   replyMode: 'strings',
-  encode(input: { bucket: number; beforeMs: number; limit: number }, keys) {
-    return [keys.idx(input.bucket), input.beforeMs, input.limit];
+  encode(input: { bucket: number; limit: number; now: number }, keys) {
+    return [keys.idx(input.bucket), keys.fin(input.bucket), input.now, input.limit];
   },
-  decode: (_tag, rest) => asInt(rest[0], 'pruneIndex removed'),
+  decode: (_tag, rest) => ({ removed: asInt(rest[0], 'pruneIndex removed'), more: asInt(rest[1], 'pruneIndex more') === 1 }),
 });

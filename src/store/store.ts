@@ -39,12 +39,22 @@ export interface Store {
   claimDue(bucket: number, leaseMs: number, limit: number): Promise<string[]>;
   resetCron(bucket: number, fromMs: number, limit: number): Promise<{ count: number; hasRemaining: boolean }>;
   resetNextCron(gid: string): Promise<'OK' | 'NOT_FOUND'>;
-  pruneIndex(bucket: number, beforeMs: number, limit: number): Promise<number>;
+  /** Drops up to `limit` expired finished transactions from a bucket's listing index; `more` when others are due. */
+  pruneIndex(bucket: number, limit: number): Promise<{ removed: number; more: boolean }>;
   /** Transactions due now in each bucket (ZCOUNT per bucket; for metrics). */
   countDue(): Promise<number[]>;
+  /** Unfinished transactions by status and the oldest schedule entry, over every bucket (for metrics). */
+  backlog(): Promise<Backlog>;
   getTrans(gid: string): Promise<Trans | undefined>;
   listTrans(q: ListQuery): Promise<ListPage>;
   ping(): Promise<void>;
+}
+
+/** What is left to do: counts kept by the scripts, and the earliest next cron time (ms). */
+export interface Backlog {
+  byStatus: Record<'prepared' | 'submitted' | 'aborting', number>;
+  /** The earliest next cron time of any unfinished transaction (leases included); undefined when none. */
+  earliestDue: number | undefined;
 }
 
 export interface StoreOptions {
@@ -87,7 +97,7 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
     claimDue: (bucket, leaseMs, limit) => run(claimDue, { bucket, leaseMs, limit, now: clock.now() }),
     resetCron: (bucket, fromMs, limit) => run(resetCron, { bucket, fromMs, limit, now: clock.now() }),
     resetNextCron: (gid) => run(resetNextCron, { gid, now: clock.now() }),
-    pruneIndex: (bucket, beforeMs, limit) => run(pruneIndex, { bucket, beforeMs, limit }),
+    pruneIndex: (bucket, limit) => run(pruneIndex, { bucket, limit, now: clock.now() }),
     getTrans,
 
     async countDue() {
@@ -97,6 +107,26 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
       } catch (err) {
         throw storeError(err, 'countDue');
       }
+    },
+
+    async backlog() {
+      const byStatus = { prepared: 0, submitted: 0, aborting: 0 };
+      let earliestDue: number | undefined;
+      try {
+        // One command per bucket; in one loop turn they leave in one write (write-coalescing.ts).
+        const buckets = Array.from({ length: keys.buckets }, (_, b) => b);
+        const [stats, heads] = await Promise.all([
+          Promise.all(buckets.map((b) => redis.hgetall(keys.stats(b)))),
+          Promise.all(buckets.map((b) => redis.zrange(keys.due(b), '0', '0', 'WITHSCORES'))),
+        ]);
+        for (const s of stats) for (const status of Object.keys(byStatus) as (keyof typeof byStatus)[]) byStatus[status] += Number(s[status] ?? 0);
+        for (const head of heads) {
+          if (head[1] !== undefined) earliestDue = Math.min(earliestDue ?? Infinity, Number(head[1]));
+        }
+      } catch (err) {
+        throw storeError(err, 'backlog');
+      }
+      return { byStatus, earliestDue };
     },
 
     listTrans: (q) => listTransactions(redis, keys, getTrans, q),

@@ -78,9 +78,9 @@ function branchArgs(updates: readonly BranchUpdate[] | undefined): string[] {
 const opt = (v: number | undefined): string => (v === undefined ? '' : String(v));
 
 /** The record keys and the bucket's schedule and index keys of a gid. */
-function recordKeys(keys: Keys, gid: string): { trans: string; due: string; idx: string } {
+function recordKeys(keys: Keys, gid: string): { trans: string; due: string; idx: string; fin: string; stats: string } {
   const bucket = keys.bucketOf(gid);
-  return { trans: keys.trans(gid), due: keys.due(bucket), idx: keys.idx(bucket) };
+  return { trans: keys.trans(gid), due: keys.due(bucket), idx: keys.idx(bucket), fin: keys.fin(bucket), stats: keys.stats(bucket) };
 }
 
 function casOutcome(name: string, tag: 'OK' | 'NOT_FOUND' | 'STALE', rest: unknown[]): CasOutcome {
@@ -90,7 +90,7 @@ function casOutcome(name: string, tag: 'OK' | 'NOT_FOUND' | 'STALE', rest: unkno
 
 export const createTrans = defineScript({
   name: 'createTrans',
-  keys: ['trans', 'due', 'idx'],
+  keys: ['trans', 'due', 'idx', 'fin', 'stats'],
   argv: ['gid', 'status', 'transType', 'now', 'nextCronTime', 'nextCronInterval', 'request', 'mode', '...branchBlobs'],
   replies: ['OK', 'EXISTS', 'PROMOTED'],
   replyMode: 'buffers',
@@ -101,6 +101,8 @@ export const createTrans = defineScript({
       k.trans,
       k.due,
       k.idx,
+      k.fin,
+      k.stats,
       t.gid,
       t.status,
       t.trans_type,
@@ -162,7 +164,7 @@ export const saveProgress = defineScript({
 
 export const changeStatus = defineScript({
   name: 'changeStatus',
-  keys: ['trans', 'due'],
+  keys: ['trans', 'due', 'fin', 'stats'],
   argv: [
     'gid',
     'expectedStatus',
@@ -184,6 +186,8 @@ export const changeStatus = defineScript({
     return [
       k.trans,
       k.due,
+      k.fin,
+      k.stats,
       input.gid,
       input.expected,
       input.next,

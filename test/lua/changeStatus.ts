@@ -17,7 +17,14 @@ const NOW = T0 + 1000;
 function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = [], length = 10): string[] {
   const base = [gid, 'submitted', 'succeed', String(NOW), '', String(FINISHED_TTL_S), '', '', '', ''];
   for (const [i, v] of Object.entries(argv)) base[Number(i) - 1] = v;
-  return [h.keys.trans(gid), h.keys.due(h.keys.bucketOf(gid)), ...base.slice(0, length), ...updates];
+  return [
+    h.keys.trans(gid),
+    h.keys.due(h.keys.bucketOf(gid)),
+    h.keys.fin(h.keys.bucketOf(gid)),
+    h.keys.stats(h.keys.bucketOf(gid)),
+    ...base.slice(0, length),
+    ...updates,
+  ];
 }
 
 interface Row {

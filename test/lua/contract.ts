@@ -2,7 +2,7 @@
  * The contract between lua/ and its TypeScript definitions: every script's header (KEYS, ARGV,
  * Returns) matches its definition, the code reads only what the header declares, the record
  * schema and the type and status lists are the same on both sides, and no script spells a hash
- * field of its own.
+ * field or a key name of its own.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
@@ -190,6 +190,16 @@ t.test('no script spells a hash field or a branch status code: they come from th
   for (const [file, source] of [['lib/prelude.lua', preludeCode], ...SCRIPTS.map((d) => [`${d.name}.lua`, body(read(`${d.name}.lua`))])] as const) {
     const found = literals(source).filter((l) => spelled.has(l));
     t.strictSame(found, [], `${file}: no field or code literal${found.length > 0 ? ` (found ${found.join(', ')})` : ''}`);
+  }
+});
+
+t.test('no script builds a key name: every key comes in KEYS, spelled by keys.ts', async (t) => {
+  for (const def of SCRIPTS) {
+    const source = body(read(`${def.name}.lua`));
+    // A key segment literal (':g:', ':idx', ':r:', …) or a concatenation onto a key.
+    const segments = literals(source).filter((l) => /^:\w*:?$/.test(l));
+    t.strictSame(segments, [], `${def.name}: no key segment literal`);
+    t.notMatch(code(source), /\b(trans|due|idx|fin|kv|kvIdx|tag)\s*\.\./, `${def.name}: nothing is appended to a key`);
   }
 });
 

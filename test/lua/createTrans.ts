@@ -52,7 +52,7 @@ function rawArgs(gid: string, argv: Record<number, string> = {}, length = 8): st
   const b = h.keys.bucketOf(gid);
   const base = [gid, 'submitted', 'saga', String(T0), String(T0 + 10_000), '10', 'req', 'submit'];
   for (const [i, v] of Object.entries(argv)) base[Number(i) - 1] = v;
-  return [h.keys.trans(gid), h.keys.due(b), h.keys.idx(b), ...base.slice(0, length)];
+  return [h.keys.trans(gid), h.keys.due(b), h.keys.idx(b), h.keys.fin(b), h.keys.stats(b), ...base.slice(0, length)];
 }
 
 t.test('creates a submitted saga with its branches, its schedule entry and its index entry', async (t) => {

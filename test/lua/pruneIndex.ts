@@ -1,5 +1,5 @@
 import t from 'tap';
-import { gidsInBucket, raw, seed, snapshot, startStoreHarness, T0, zmembers, type StoreHarness } from '../fixtures/store.js';
+import { FINISHED_TTL_S, gidsInBucket, raw, seed, snapshot, startStoreHarness, T0, zmembers, type StoreHarness } from '../fixtures/store.js';
 
 let h: StoreHarness;
 t.before(async () => {
@@ -9,82 +9,102 @@ t.teardown(async () => {
   await h.redis.stop();
 });
 
-/**
- * Seeds bucket `b` with transactions created at the given offsets from T0; the ones marked
- * gone have their record deleted, as an expired finished transaction would.
- */
-async function seedBucket(b: number, rows: { offset: number; gone: boolean }[]): Promise<string[]> {
+const TTL_MS = FINISHED_TTL_S * 1000;
+
+/** Seeds bucket `b` with transactions finished (or left running) at the given offsets from T0. */
+async function seedBucket(b: number, rows: { offset: number; status: 'succeed' | 'failed' | 'submitted' }[]): Promise<string[]> {
   const gids = gidsInBucket(h.keys, b, rows.length, `pi${b}`);
   for (const [i, row] of rows.entries()) {
     h.clock.set(T0 + row.offset);
-    await seed(h, gids[i]!, 'succeed');
-    if (row.gone) await h.client.del(h.keys.trans(gids[i]!));
+    await seed(h, gids[i]!, row.status);
   }
   return gids;
 }
 
-t.test('removes only index entries whose record is gone and that were created before the bound', async (t) => {
-  const [kept, , , goneAtBound, goneAfter] = await seedBucket(1, [
-    { offset: -5000, gone: false },
-    { offset: -4000, gone: true },
-    { offset: -3000, gone: true },
-    { offset: 0, gone: true },
-    { offset: 1000, gone: true },
+t.test('a finished transaction joins fin, scored by when its record expires; a running one does not', async (t) => {
+  const [done, failed, running] = await seedBucket(0, [
+    { offset: 0, status: 'succeed' },
+    { offset: 100, status: 'failed' },
+    { offset: 200, status: 'submitted' },
   ]);
-  t.strictSame(await h.store.pruneIndex(1, T0, 100), 2, 'two removed');
-  t.strictSame(
-    await zmembers(h.client, h.keys.idx(1)),
-    { [kept!]: T0 - 5000, [goneAtBound!]: T0, [goneAfter!]: T0 + 1000 },
-    'the live one, the one at the (exclusive) bound and the later one stay',
-  );
-  t.ok(await h.store.getTrans(kept!), 'the live record is untouched');
+  t.strictSame(await zmembers(h.client, h.keys.fin(0)), { [done!]: T0 + TTL_MS, [failed!]: T0 + 100 + TTL_MS }, 'the two finished, at finish + TTL');
+  t.ok((await zmembers(h.client, h.keys.idx(0)))[running!], 'the running one is listed');
 });
 
-t.test('the limit bounds the entries examined, oldest first', async (t) => {
-  const [live, gone1, gone2] = await seedBucket(2, [
-    { offset: -3000, gone: false },
-    { offset: -2000, gone: true },
-    { offset: -1000, gone: true },
+t.test('removes from the index exactly the finished transactions whose record has expired', async (t) => {
+  const [expired1, expired2, fresh, running] = await seedBucket(1, [
+    { offset: -TTL_MS - 2000, status: 'succeed' },
+    { offset: -TTL_MS - 1000, status: 'failed' },
+    { offset: -1000, status: 'succeed' },
+    { offset: -TTL_MS - 5000, status: 'submitted' },
   ]);
-  t.equal(await h.store.pruneIndex(2, T0, 1), 0, 'the oldest is live: nothing removed');
-  t.equal(await h.store.pruneIndex(2, T0, 2), 1, 'the next one is gone: one removed');
-  t.strictSame(await zmembers(h.client, h.keys.idx(2)), { [live!]: T0 - 3000, [gone2!]: T0 - 1000 }, `${gone1} removed`);
-  t.equal(await h.store.pruneIndex(2, T0, 2), 1, 'the last one');
-  t.strictSame(await zmembers(h.client, h.keys.idx(2)), { [live!]: T0 - 3000 }, 'only the live one left');
+  h.clock.set(T0);
+  t.strictSame(await h.store.pruneIndex(1, 100), { removed: 2, more: false }, 'two removed, none more due');
+  const idx = await zmembers(h.client, h.keys.idx(1));
+  t.strictSame(Object.keys(idx).sort(), [fresh!, running!].sort(), 'the fresh finished one and the old running one stay listed');
+  t.strictSame(Object.keys(await zmembers(h.client, h.keys.fin(1))), [fresh!], 'only the fresh one is left in fin');
+  t.notOk((await zmembers(h.client, h.keys.idx(1)))[expired1!] ?? (await zmembers(h.client, h.keys.idx(1)))[expired2!], 'the expired ones are gone');
+});
+
+t.test('the limit bounds the work, and `more` says another call has work to do', async (t) => {
+  const gids = await seedBucket(2, [
+    { offset: -TTL_MS - 3000, status: 'succeed' },
+    { offset: -TTL_MS - 2000, status: 'succeed' },
+    { offset: -TTL_MS - 1000, status: 'succeed' },
+  ]);
+  h.clock.set(T0);
+  t.strictSame(await h.store.pruneIndex(2, 2), { removed: 2, more: true }, 'two of three, with more');
+  t.strictSame(Object.keys(await zmembers(h.client, h.keys.idx(2))), [gids[2]!], 'the oldest two went first');
+  t.strictSame(await h.store.pruneIndex(2, 2), { removed: 1, more: false }, 'the last one, no more');
+  t.strictSame(await zmembers(h.client, h.keys.idx(2)), {}, 'the index is empty');
 });
 
 t.test('replaying a prune removes nothing more and leaves the same end state', async (t) => {
   await seedBucket(3, [
-    { offset: -2000, gone: true },
-    { offset: -1000, gone: false },
+    { offset: -TTL_MS - 2000, status: 'succeed' },
+    { offset: -1000, status: 'succeed' },
   ]);
-  t.equal(await h.store.pruneIndex(3, T0, 10), 1, 'first: 1');
+  h.clock.set(T0);
+  t.equal((await h.store.pruneIndex(3, 10)).removed, 1, 'first: 1');
   const once = await snapshot(h.client, h.keys);
-  t.equal(await h.store.pruneIndex(3, T0, 10), 0, 'replay: 0');
+  t.equal((await h.store.pruneIndex(3, 10)).removed, 0, 'replay: 0');
   t.strictSame(await snapshot(h.client, h.keys), once, 'same end state');
 });
 
+t.test('a gid created again after its record expired is not pruned by the old entry', async (t) => {
+  const [gid] = await seedBucket(4, [{ offset: -TTL_MS - 1000, status: 'succeed' }]);
+  // The old record expired; a new transaction takes the gid before the prune ran.
+  await h.client.del(h.keys.trans(gid!));
+  h.clock.set(T0);
+  await seed(h, gid!, 'submitted');
+  t.strictSame(await zmembers(h.client, h.keys.fin(4)), {}, 'creating it again dropped the stale fin entry');
+  t.strictSame(await h.store.pruneIndex(4, 10), { removed: 0, more: false }, 'nothing to prune');
+  t.ok((await zmembers(h.client, h.keys.idx(4)))[gid!], 'the new transaction stays listed');
+});
+
 t.test('other buckets and the schedule are untouched', async (t) => {
-  await seedBucket(4, [{ offset: -1000, gone: true }]);
-  const [other] = await seedBucket(5, [{ offset: -1000, gone: true }]);
-  const due4 = await zmembers(h.client, h.keys.due(4));
-  t.equal(await h.store.pruneIndex(4, T0, 10), 1, 'bucket 4 pruned');
-  t.strictSame(await zmembers(h.client, h.keys.idx(5)), { [other!]: T0 - 1000 }, 'bucket 5 index kept');
-  t.strictSame(await zmembers(h.client, h.keys.due(4)), due4, 'bucket 4 schedule kept');
+  await seedBucket(5, [{ offset: -TTL_MS - 1000, status: 'succeed' }]);
+  const [other] = await seedBucket(6, [{ offset: -TTL_MS - 1000, status: 'succeed' }]);
+  h.clock.set(T0);
+  const due5 = await zmembers(h.client, h.keys.due(5));
+  t.equal((await h.store.pruneIndex(5, 10)).removed, 1, 'bucket 5 pruned');
+  t.ok((await zmembers(h.client, h.keys.idx(6)))[other!], 'bucket 6 index kept');
+  t.strictSame(await zmembers(h.client, h.keys.due(5)), due5, 'bucket 5 schedule kept');
 });
 
 t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async (t) => {
-  await seedBucket(6, [{ offset: -1000, gone: true }]);
-  const idx = h.keys.idx(6);
+  await seedBucket(7, [{ offset: -TTL_MS - 1000, status: 'succeed' }]);
+  h.clock.set(T0);
+  const idx = h.keys.idx(7);
+  const fin = h.keys.fin(7);
   const rows: { name: string; args: (string | number)[] }[] = [
-    { name: 'bound not a number', args: [idx, 'yesterday', 10] },
-    { name: 'bound NaN', args: [idx, 'NaN', 10] },
-    { name: 'limit 0', args: [idx, T0, 0] },
-    { name: 'limit negative (would read the whole index)', args: [idx, T0, -1] },
-    { name: 'limit fractional', args: [idx, T0, 0.5] },
-    { name: 'limit over 10000', args: [idx, T0, 10_001] },
-    { name: 'limit missing', args: [idx, T0] },
-    { name: 'key is not an index key', args: [h.keys.due(6), T0, 10] },
+    { name: 'now not a number', args: [idx, fin, 'yesterday', 10] },
+    { name: 'now NaN', args: [idx, fin, 'NaN', 10] },
+    { name: 'limit 0', args: [idx, fin, T0, 0] },
+    { name: 'limit negative (would read the whole set)', args: [idx, fin, T0, -1] },
+    { name: 'limit fractional', args: [idx, fin, T0, 0.5] },
+    { name: 'limit over 1000', args: [idx, fin, T0, 1001] },
+    { name: 'limit missing', args: [idx, fin, T0] },
   ];
   const call = raw(h.client, 'pruneIndex');
   for (const row of rows) {
@@ -92,5 +112,5 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     await t.rejects(call(...row.args), { message: /^DTM_ARGS / }, `${row.name}: DTM_ARGS`);
     t.strictSame(await snapshot(h.client, h.keys), before, `${row.name}: nothing written`);
   }
-  await t.rejects(h.store.pruneIndex(6, T0, -1), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'through the store: StoreContractError');
+  await t.rejects(h.store.pruneIndex(7, -1), { name: 'StoreContractError', message: /DTM_ARGS/ }, 'through the store: StoreContractError');
 });
