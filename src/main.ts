@@ -2,7 +2,7 @@
  * Process entry: load the configuration, find or start Redis, start the app, and stop cleanly
  * on SIGTERM/SIGINT.
  *
- * `--workers N` (or `--workers=N`, or env `DTM_WORKERS`) runs N processes on one host: this one
+ * `--workers N` (or `--workers=N`, or DTM_WORKERS) runs N processes on one host: this one
  * (the primary) and N-1 forked with node:cluster. They share the HTTP port through SO_REUSEPORT,
  * which uWS sets on every listen socket on Linux (unless LIBUS_LISTEN_EXCLUSIVE_PORT is passed):
  * uWS does not listen through Node's net module, so cluster's own handle sharing plays no part,
@@ -13,13 +13,13 @@
 import cluster, { type Worker } from 'node:cluster';
 import { resolve } from 'node:path';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, MAX_WORKERS, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { freePort, isListening, startEmbeddedRedis, type EmbeddedRedis } from './store/embedded-redis.js';
 
-/** The process count from `--workers N`, `--workers=N` or DTM_WORKERS. @default 1 */
-function parseWorkers(argv: readonly string[], env: Record<string, string | undefined>): number {
-  let raw: string | undefined = env['DTM_WORKERS'];
+/** The process count: `--workers N` or `--workers=N`, else `dflt` (DTM_WORKERS). */
+function parseWorkers(argv: readonly string[], dflt: number): number {
+  let raw: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--workers') {
@@ -29,9 +29,11 @@ function parseWorkers(argv: readonly string[], env: Record<string, string | unde
       raw = a.slice('--workers='.length);
     }
   }
-  if (raw === undefined || raw.trim() === '') return 1;
+  if (raw === undefined) return dflt;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError('--workers', `must be a whole number from 1 to 256, got ${JSON.stringify(raw)}`);
+  if (raw.trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new ConfigError('--workers', `must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(raw)}`);
+  }
   return n;
 }
 
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
   let workers: number;
   try {
     config = loadConfig();
-    workers = cluster.isWorker ? 1 : parseWorkers(process.argv.slice(2), process.env);
+    workers = cluster.isWorker ? 1 : parseWorkers(process.argv.slice(2), config.workers);
   } catch (err) {
     fail(err);
   }
@@ -60,11 +62,12 @@ async function main(): Promise<void> {
   let embedded: EmbeddedRedis | undefined;
   let redisUrl: string | undefined;
   if (cluster.isPrimary && config.redisUrl === undefined && config.clusterNodes.length === 0) {
-    if (await isListening('127.0.0.1', 6379)) {
+    // DTM_DATA_DIR set means the private server in it: 6379 is not tried first.
+    if (config.dataDir === undefined && (await isListening('127.0.0.1', 6379))) {
       redisUrl = 'redis://127.0.0.1:6379';
       log.info({ redis: redisUrl }, 'no Redis configured; using the one answering on 127.0.0.1:6379');
     } else {
-      const dir = resolve(process.env['DTM_DATA_DIR'] ?? '.data/redis');
+      const dir = config.dataDir ?? resolve('.data/redis');
       embedded = await startEmbeddedRedis({ dir });
       redisUrl = embedded.url;
       log.warn(
