@@ -2,7 +2,8 @@
  * scripts/build.js, as `npm run build` and `npm start`'s prestart run it, in a scratch project:
  * with --if-changed it compiles when dist/ is missing or the sources' content changed, and
  * otherwise exits at once without loading TypeScript. Runs that must not compile are made without
- * the scratch project's node_modules: had they reached for tsc, they would fail.
+ * the scratch project's node_modules: had they reached for tsc, they would fail. Also
+ * `npm start -- --version` in this repository: prestart and the argument pass-through work.
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -116,4 +117,11 @@ t.test('a stale dist/ is rebuilt; a failed compile leaves no hash, so the next s
   t.notOk(current(), 'a dist/ missing its entry point is stale');
   withoutTypeScript();
   t.not(build().status, 0, 'without --if-changed it reaches for the compiler even when current');
+});
+
+t.test('npm start -- --version: prestart, then main.js with the arguments', async (t) => {
+  const r = spawnSync('npm', ['start', '--silent', '--', '--version'], { cwd: repo, encoding: 'utf8', timeout: 300_000 });
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout.trim().split('\n').at(-1), pkg.version, 'prints the version');
 });
