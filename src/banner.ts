@@ -33,7 +33,14 @@ function redisFields(target: RedisTarget, config: Config): Record<string, unknow
     case 'local':
       return { mode: target.mode, url: redactUrl(target.url), ...password };
     case 'embedded':
-      return { mode: 'embedded', url: target.url, dir: target.dir, pid: target.server.process.pid };
+      return {
+        mode: 'embedded',
+        url: target.url,
+        dir: target.server.dir,
+        pid: target.server.pid,
+        origin: target.server.origin,
+        diesWithParent: target.server.diesWithParent,
+      };
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Runs the coordinator in this process, in one of two roles. The primary chooses Redis (starting
- * the private server when none is configured), logs the start-up banner, starts the
+ * or reusing the private server when none is configured), logs the start-up banner, starts the
  * app and, with `--workers N`, forks and supervises the other processes; SIGTERM/SIGINT stop the
  * app, then the workers, then the private Redis. A forked worker gets Redis and the port from the
  * primary in its environment, starts the app, and stops on a signal or when the primary is gone.
@@ -79,12 +79,23 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 function logRedisChoice(log: Logger, target: RedisTarget): void {
   if (target.mode === 'local') log.info({ redis: target.url }, 'no Redis configured; using the one answering on 127.0.0.1:6379');
   if (target.mode !== 'embedded') return;
-  const fields = { redis: target.url, dir: target.dir, pid: target.server.process.pid };
+  const { server } = target;
+  const fields = { redis: server.url, dir: server.dir, pid: server.pid };
+  if (server.origin === 'reused') {
+    log.info(
+      fields,
+      'using the private redis-server already running for this data directory (another process started it; it keeps running after this one stops)',
+    );
+    return;
+  }
   if (target.dirFromConfig) log.info(fields, 'started a private redis-server child in DTM_DATA_DIR');
   else {
     log.warn(
       fields,
       'no Redis configured and none on 127.0.0.1:6379: started a private redis-server child (development default; set STORE_HOST or REDIS_URL in production)',
     );
+  }
+  if (!server.diesWithParent) {
+    log.warn('setpriv (util-linux) not found: the redis-server child outlives this process if it is killed with SIGKILL (the next start reuses it)');
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown of the whole process tree: SIGINT (as Ctrl-C sends it) to a primary running
  * `--workers 2` over its private redis-server stops the worker and the server, and exits 0.
- * (SIGTERM with workers: test/e2e/workers.ts.) Linux only.
+ * (SIGTERM with workers: test/e2e/workers.ts; SIGTERM with the private server:
+ * test/process/embedded-redis.ts.) Linux only.
  */
 import t from 'tap';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';

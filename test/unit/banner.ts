@@ -1,7 +1,7 @@
 import t from 'tap';
 import { httpBackend, redactUrl, startupBanner } from '../../src/banner.js';
 import { loadConfig } from '../../src/config.js';
-import type { EmbeddedRedis } from '../../src/store/embedded-redis.js';
+import type { DataDirRedis } from '../../src/store/data-dir-redis.js';
 
 t.test('redactUrl hides the password and keeps the rest', async (t) => {
   t.equal(redactUrl('redis://:s3cret@r.test:6380/2'), 'redis://:***@r.test:6380/2');
@@ -30,7 +30,15 @@ t.test('the banner: version, Redis (passwords redacted), prefix, buckets, timing
   const cluster = startupBanner(loadConfig({ STORE_HOST: 'a:7000,b:7001' }, []), { mode: 'cluster', nodes: ['a:7000', 'b:7001'] }, '1', 'x');
   t.match(cluster, { redis: { mode: 'cluster', nodes: ['a:7000', 'b:7001'] } }, 'cluster: the seed nodes');
 
-  const server = { port: 21000, url: 'redis://127.0.0.1:21000', process: { pid: 42 } } as EmbeddedRedis;
-  const embedded = startupBanner(loadConfig({}, []), { mode: 'embedded', url: server.url, dir: '/d', server, dirFromConfig: false }, '1', 'x');
-  t.match(embedded, { redis: { mode: 'embedded', url: server.url, dir: '/d', pid: 42 } }, 'embedded: the server');
+  const server: DataDirRedis = {
+    dir: '/d',
+    port: 21000,
+    url: 'redis://127.0.0.1:21000',
+    pid: 42,
+    origin: 'started',
+    diesWithParent: true,
+    stop: async () => {},
+  };
+  const embedded = startupBanner(loadConfig({}, []), { mode: 'embedded', url: server.url, server, dirFromConfig: false }, '1', 'x');
+  t.match(embedded, { redis: { mode: 'embedded', url: server.url, dir: '/d', pid: 42, origin: 'started', diesWithParent: true } }, 'embedded: the server');
 });
