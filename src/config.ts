@@ -4,6 +4,7 @@
  * Every value is validated here; an invalid one stops start-up with a message naming the key.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 /** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
@@ -50,7 +51,21 @@ export interface Config {
    * at most BRANCH_WRITE_BEHIND_MS while a call is still in flight. @default false
    */
   readonly updateBranchSync: boolean;
+  /**
+   * The private redis-server's data directory (absolute), when DTM_DATA_DIR sets it. With no Redis
+   * configured, a set directory means "use the private server in it" without probing
+   * 127.0.0.1:6379; unset, the private server (in `.data/redis`) is only the fallback when nothing
+   * answers there.
+   */
+  readonly dataDir: string | undefined;
+  /** Processes on this host sharing the HTTP port (DTM_WORKERS, or `--workers N`). @default 1 */
+  readonly workers: number;
+  /** ioredis auto-pipelining (REDIS_AUTOPIPELINING=1); off by default, as it cost throughput on a shared 2-core host. @default false */
+  readonly redisAutoPipelining: boolean;
 }
+
+/** The largest `--workers` / DTM_WORKERS accepted. */
+export const MAX_WORKERS = 256;
 
 /** A configuration error; `key` names the offending setting. */
 export class ConfigError extends Error {
@@ -213,6 +228,8 @@ function buildConfig(src: Source): Config {
     throw new ConfigError('ALERT_WEB_HOOK', `must be an http(s) URL, got ${JSON.stringify(alertWebHook)}`);
   }
 
+  const dataDir = src['DTM_DATA_DIR']?.trim() || undefined;
+
   return Object.freeze({
     httpPort: num(src, 'HTTP_PORT', 36789, { min: 0, max: 65535, integer: true }),
     httpHost: src['HTTP_HOST']?.trim() || '0.0.0.0',
@@ -235,5 +252,8 @@ function buildConfig(src: Source): Config {
     alertWebHook,
     alertRetryLimit: num(src, 'ALERT_RETRY_LIMIT', 3, { min: 1, integer: true }),
     updateBranchSync: num(src, 'UPDATE_BRANCH_SYNC', 0, { min: 0, max: 1, integer: true }) === 1,
+    dataDir: dataDir === undefined ? undefined : resolve(dataDir),
+    workers: num(src, 'DTM_WORKERS', 1, { min: 1, max: MAX_WORKERS, integer: true }),
+    redisAutoPipelining: num(src, 'REDIS_AUTOPIPELINING', 0, { min: 0, max: 1, integer: true }) === 1,
   });
 }

@@ -24,7 +24,7 @@ export function createRedis(config: Config, url?: string): RedisClient {
   const common = {
     // Fail a command instead of queueing it forever while Redis is down; callers get a clear 503.
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: process.env['REDIS_AUTOPIPELINING'] === '1',
+    enableAutoPipelining: config.redisAutoPipelining,
     retryStrategy: (times: number) => Math.min(times * 100, 2000),
     lazyConnect: true,
   };

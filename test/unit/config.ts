@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig, type Config } from '../../src/config.js';
 
@@ -39,6 +39,9 @@ const DEFAULTS: Config = {
   alertWebHook: '',
   alertRetryLimit: 3,
   updateBranchSync: false,
+  dataDir: undefined,
+  workers: 1,
+  redisAutoPipelining: false,
 };
 
 t.test('with nothing set, every setting has its documented default', async (t) => {
@@ -46,7 +49,11 @@ t.test('with nothing set, every setting has its documented default', async (t) =
   t.strictSame(config, DEFAULTS, 'defaults');
   t.ok(Object.isFrozen(config), 'the config is frozen');
   t.ok(Object.isFrozen(config.clusterNodes), 'and so is its node list');
-  t.strictSame(loadConfig({ RETRY_INTERVAL: '', STORE_BUCKETS: '  ', STORE_REDIS_PREFIX: ' ' }, []), DEFAULTS, 'blank values mean unset');
+  t.strictSame(
+    loadConfig({ RETRY_INTERVAL: '', STORE_BUCKETS: '  ', STORE_REDIS_PREFIX: ' ', DTM_DATA_DIR: ' ', DTM_WORKERS: '' }, []),
+    DEFAULTS,
+    'blank values mean unset',
+  );
 });
 
 t.test('each environment variable sets its setting', async (t) => {
@@ -78,6 +85,12 @@ t.test('each environment variable sets its setting', async (t) => {
     [{ POLLER_CONCURRENCY: '8' }, { pollerConcurrency: 8 }],
     [{ ALERT_WEB_HOOK: 'https://hooks.test/x' }, { alertWebHook: 'https://hooks.test/x' }],
     [{ ALERT_RETRY_LIMIT: '5' }, { alertRetryLimit: 5 }],
+    [{ DTM_DATA_DIR: '/var/lib/dtm' }, { dataDir: '/var/lib/dtm' }],
+    [{ DTM_DATA_DIR: 'rel/dir' }, { dataDir: resolve('rel/dir') }],
+    [{ DTM_WORKERS: '4' }, { workers: 4 }],
+    [{ DTM_WORKERS: '256' }, { workers: 256 }],
+    [{ REDIS_AUTOPIPELINING: '1' }, { redisAutoPipelining: true }],
+    [{ REDIS_AUTOPIPELINING: '0' }, { redisAutoPipelining: false }],
   ];
   for (const [env, want] of rows) {
     t.strictSame(loadConfig(env, []), { ...DEFAULTS, ...want }, JSON.stringify(env));
@@ -175,6 +188,10 @@ t.test('an invalid value throws a ConfigError whose message names the key', asyn
     { name: 'POLLER_CONCURRENCY=0', env: { POLLER_CONCURRENCY: '0' }, key: 'POLLER_CONCURRENCY' },
     { name: 'UPDATE_BRANCH_SYNC=2', env: { UPDATE_BRANCH_SYNC: '2' }, key: 'UPDATE_BRANCH_SYNC' },
     { name: 'UPDATE_BRANCH_SYNC=yes', env: { UPDATE_BRANCH_SYNC: 'yes' }, key: 'UPDATE_BRANCH_SYNC' },
+    { name: 'DTM_WORKERS=0', env: { DTM_WORKERS: '0' }, key: 'DTM_WORKERS' },
+    { name: 'DTM_WORKERS=257', env: { DTM_WORKERS: '257' }, key: 'DTM_WORKERS' },
+    { name: 'DTM_WORKERS=1.5', env: { DTM_WORKERS: '1.5' }, key: 'DTM_WORKERS' },
+    { name: 'REDIS_AUTOPIPELINING=yes', env: { REDIS_AUTOPIPELINING: 'yes' }, key: 'REDIS_AUTOPIPELINING' },
     { name: 'YAML Store.Driver: mysql', yaml: 'Store:\n  Driver: mysql\n', key: 'Store.Driver' },
     { name: 'YAML RetryInterval: abc', yaml: 'RetryInterval: abc\n', key: 'RetryInterval' },
     { name: "YAML Store.RedisPrefix: '{a}'", yaml: "Store:\n  RedisPrefix: '{a}'\n", key: 'Store.RedisPrefix' },
