@@ -1,5 +1,5 @@
 /**
- * scripts/build.js, as `npm run build` and `npm start`'s prestart run it, in a scratch project:
+ * src/tools/build.js, as `npm run build` and `npm start`'s prestart run it, in a scratch project:
  * with --if-changed it compiles when dist/ is missing or the sources' content changed, and
  * otherwise exits at once without loading TypeScript. Runs that must not compile are made without
  * the scratch project's node_modules: had they reached for tsc, they would fail. Also
@@ -29,9 +29,8 @@ const project = mkdtempSync(join(tmpdir(), 'dtm-build-'));
 t.teardown(() => rmSync(project, { recursive: true, force: true }));
 
 const src = (name: string): string => join(project, 'src', name);
-mkdirSync(join(project, 'scripts'));
-mkdirSync(join(project, 'src'));
-copyFileSync(join(repo, 'scripts', 'build.js'), join(project, 'scripts', 'build.js'));
+mkdirSync(join(project, 'src', 'tools'), { recursive: true });
+copyFileSync(join(repo, 'src', 'tools', 'build.js'), join(project, 'src', 'tools', 'build.js'));
 writeFileSync(join(project, 'package.json'), '{ "type": "module" }\n');
 writeFileSync(
   join(project, 'tsconfig.json'),
@@ -49,7 +48,7 @@ const withTypeScript = (): void => {
 const withoutTypeScript = (): void => rmSync(modules, { force: true });
 
 function build(...args: string[]): { status: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, ['scripts/build.js', ...args], { cwd: project, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['src/tools/build.js', ...args], { cwd: project, encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stderr: r.stderr };
 }
 /** True when `--if-changed` finds dist/ current: it exits 0 without TypeScript, printing nothing. */

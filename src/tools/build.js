@@ -64,6 +64,8 @@ if (ifChanged) process.stderr.write(existsSync(ENTRY) ? 'sources changed since t
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
 // From here dist/ is being rewritten: a failed or interrupted build must not look current.
 rmSync(STAMP, { force: true });
+// tsc never deletes: without this, the output of a source deleted or renamed since would linger.
+rmSync(join(root, 'dist', 'src'), { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 mkdirSync(join(root, 'dist'), { recursive: true });
