@@ -1,11 +1,18 @@
-/** The coordinator's Redis client on a cluster: the start-up checks ask every master. */
+/**
+ * The coordinator's Redis client on a cluster: the start-up checks ask every master, each node
+ * connection coalesces its writes, and a master that stops answering (SIGSTOP) fails the commands
+ * sent to it within the stall timeout with a 503, after which the client recovers by itself.
+ */
+import type { Socket } from 'node:net';
 import type { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { createKeys } from '../../src/store/keys.js';
 import { checkRedis, createRedis } from '../../src/store/redis.js';
-import { startTestCluster, type TestCluster } from '../fixtures/cluster.js';
+import { gidOf, sagaBody, waitFor, type TestCoordinator } from '../fixtures/app.js';
+import { startBusi, type Busi } from '../fixtures/busi.js';
+import { startClusterCoordinator, startTestCluster, type TestCluster } from '../fixtures/cluster.js';
 
 let cluster: TestCluster;
 
@@ -72,4 +79,101 @@ t.test('checkRedis checks every master: a bad setting or an old version on any o
     });
     t.match(old.error?.message, `Redis 6.2 at ${m.address} is too old`, `${m.address} on Redis 6: start-up stops, naming it`);
   }
+});
+
+t.test('each node connection coalesces the commands of one loop turn into one socket write', async (t) => {
+  const client = clusterClient();
+  t.teardown(() => client.disconnect());
+  await client.connect();
+  const masters = client.nodes('master');
+  t.equal(masters.length, 3, 'three master connections');
+  await Promise.all(masters.map((n) => n.ping()));
+
+  const writes = new Map<Redis, number>();
+  const restore: (() => void)[] = [];
+  for (const node of masters) {
+    const socket = (node as unknown as { stream: Socket & { _writeGeneric: (...a: unknown[]) => unknown } }).stream;
+    const original = socket._writeGeneric;
+    writes.set(node, 0);
+    socket._writeGeneric = function (...args: unknown[]) {
+      writes.set(node, writes.get(node)! + 1);
+      return original.apply(this, args);
+    };
+    restore.push(() => (socket._writeGeneric = original));
+  }
+  const keys = Array.from({ length: 300 }, (_, i) => `coalesce:${process.pid}:${i}`);
+  let replies: number[];
+  try {
+    replies = await Promise.all(keys.map((k) => client.incr(k)));
+  } finally {
+    for (const r of restore) r();
+  }
+  t.strictSame(replies, Array<number>(300).fill(1), 'every command got its own reply');
+  const perMaster = await Promise.all(keys.map(async (k) => (await cluster.masterOfKey(k)).port));
+  for (const node of masters) {
+    const sent = perMaster.filter((p) => p === node.options.port).length;
+    t.ok(sent > 10, `${node.options.port} was sent ${sent} commands`);
+    t.equal(writes.get(node), 1, `${node.options.port}: its ${sent} commands left in one write`);
+  }
+});
+
+t.test('a paused master fails the requests it holds with a 503 in about the stall timeout; the client recovers after it resumes', async (t) => {
+  const busi: Busi = await startBusi();
+  const dtm: TestCoordinator = await startClusterCoordinator(cluster);
+  t.teardown(async () => {
+    await dtm.stop();
+    await busi.close();
+  });
+  const keys = dtm.app.store.keys;
+  const gid = gidOf('cluster stall');
+  t.equal((await dtm.post('submit', sagaBody(gid, busi.url, [['StOut', '']], { wait_result: true }))).status, 200, 'a saga on the master to pause');
+  const master = await cluster.masterOfKey(keys.trans(gid));
+  const [replica] = await cluster.replicasOf(master);
+  // Keep the topology: this test is about a stalled connection, failover.ts about failovers.
+  await replica!.admin.config('SET', 'cluster-replica-no-failover', 'yes');
+  const oldNode = (dtm.app.redis as Cluster).nodes('master').find((n) => n.options.port === master.port);
+  t.ok(oldNode, 'the client has a connection to that master');
+
+  cluster.pause(master);
+  let resumed = false;
+  t.teardown(async () => {
+    if (!resumed) cluster.resume(master);
+    await replica!.admin.config('SET', 'cluster-replica-no-failover', 'no');
+  });
+  const started = Date.now();
+  const stalled = await dtm.get(`query?gid=${gid}`);
+  const waited = Date.now() - started;
+  t.match(stalled, { status: 503, body: { message: /^\[DTM_STORE_UNAVAILABLE\] getTrans: Redis did not answer within 5000 ms/ } }, 'a clear 503');
+  t.ok(waited >= 4_500 && waited < 9_000, `answered after ${waited} ms (stall timeout 5 s)`);
+
+  cluster.resume(master);
+  resumed = true;
+  let recovered: { status: number; body: any } | undefined;
+  await waitFor(
+    async () => {
+      recovered = await dtm.get(`query?gid=${gid}`);
+      return recovered.status === 200;
+    },
+    30_000,
+    'queries to answer again',
+  );
+  t.equal(recovered?.body.transaction.status, 'succeed', 'the saga is read back from the resumed master');
+  await cluster.waitHealthy();
+  t.equal((await cluster.masterOfKey(keys.trans(gid))).port, master.port, 'no failover happened: the same master serves it');
+
+  const node = (dtm.app.redis as Cluster).nodes('master').find((n) => n.options.port === master.port)!;
+  t.not(node, oldNode, 'the stalled connection was replaced by a new one');
+  const socket = (node as unknown as { stream: Socket & { _writeGeneric: (...a: unknown[]) => unknown } }).stream;
+  const original = socket._writeGeneric;
+  let writes = 0;
+  socket._writeGeneric = function (...args: unknown[]) {
+    writes++;
+    return original.apply(this, args);
+  };
+  try {
+    await Promise.all(Array.from({ length: 50 }, () => node.exists(keys.trans(gid))));
+  } finally {
+    socket._writeGeneric = original;
+  }
+  t.equal(writes, 1, 'the new connection coalesces its writes too');
 });
