@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Keys } from './keys.js';
 import { defineScripts } from './scripts.js';
 import { eachNode } from './each-node.js';
-import { watchForStalls } from './stall-watchdog.js';
+import { watchClusterForStalls, watchForStalls } from './stall-watchdog.js';
 import { coalesceRedisWrites } from './write-coalescing.js';
 
 export type RedisClient = Redis | Cluster;
@@ -48,8 +48,10 @@ export function createRedis(config: Config, url?: string): RedisClient {
   }
   defineScripts(client);
   coalesceRedisWrites(client);
-  // Commands fail after 5 s without an answer (see stall-watchdog.ts for why not commandTimeout).
+  // Commands fail after 5 s without an answer (see stall-watchdog.ts for why not commandTimeout),
+  // and on a cluster also after 5 s without any node to send them to.
   eachNode(client, (node) => watchForStalls(node, STALL_TIMEOUT_MS));
+  if (client instanceof Cluster) watchClusterForStalls(client, STALL_TIMEOUT_MS);
   return client;
 }
 

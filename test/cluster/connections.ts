@@ -1,7 +1,8 @@
 /**
  * The coordinator's Redis client on a cluster: the start-up checks ask every master, each node
  * connection coalesces its writes, and a master that stops answering (SIGSTOP) fails the commands
- * sent to it within the stall timeout with a 503, after which the client recovers by itself.
+ * sent to it within the stall timeout with a 503, after which the client recovers by itself; so
+ * do the commands queued while no node at all can be reached.
  */
 import type { Socket } from 'node:net';
 import type { Cluster, Redis } from 'ioredis';
@@ -176,4 +177,48 @@ t.test('a paused master fails the requests it holds with a 503 in about the stal
     socket._writeGeneric = original;
   }
   t.equal(writes, 1, 'the new connection coalesces its writes too');
+});
+
+t.test('every node down: requests get a 503 in about the stall timeout, never a hang; once the nodes are back the client recovers', async (t) => {
+  const busi: Busi = await startBusi();
+  const dtm: TestCoordinator = await startClusterCoordinator(cluster);
+  t.teardown(async () => {
+    await dtm.stop();
+    await busi.close();
+  });
+  const before = gidOf('cluster down before');
+  t.equal((await dtm.post('submit', sagaBody(before, busi.url, [['DnOut', '']], { wait_result: true }))).status, 200, 'a saga before the outage');
+
+  await Promise.all(cluster.nodes.map((n) => cluster.kill(n)));
+  // Without a node to send to, the client queues commands while it reconnects: each must still fail.
+  for (const i of [1, 2]) {
+    const started = Date.now();
+    // Bounded, so that a hang fails here rather than at the file's timeout.
+    const res = await fetch(`${dtm.dtm}/query?gid=${before}`, { signal: AbortSignal.timeout(15_000) }).then(
+      async (r) => ({ status: r.status, body: (await r.json()) as unknown }),
+      (err: unknown) => ({ status: 0, body: String(err) }),
+    );
+    const waited = Date.now() - started;
+    t.match(res, { status: 503, body: { message: /^\[DTM_STORE_UNAVAILABLE\] getTrans: / } }, `request ${i}: a clear 503`);
+    t.ok(waited < 9_000, `request ${i}: answered after ${waited} ms (stall timeout 5 s)`);
+  }
+  const during = gidOf('cluster down during');
+  const refused = await dtm.post('submit', sagaBody(during, busi.url, [['DnOut', '']]));
+  t.match(refused, { status: 503, body: { message: /no Redis Cluster node was reachable for 5000 ms/ } }, 'a submit: 503, naming the cause');
+
+  for (const n of cluster.nodes) await cluster.restart(n);
+  await cluster.waitHealthy();
+  let back: { status: number; body: any } | undefined;
+  await waitFor(
+    async () => {
+      back = await dtm.get(`query?gid=${before}`);
+      return back.status === 200;
+    },
+    30_000,
+    'queries to answer again',
+  );
+  t.equal(back?.body.transaction.status, 'succeed', 'the saga written before the outage is read back');
+  t.equal((await dtm.query(during)).transaction, null, 'the refused submit wrote nothing');
+  const after = gidOf('cluster down after');
+  t.equal((await dtm.post('submit', sagaBody(after, busi.url, [['DnOut', '']], { wait_result: true }))).status, 200, 'submits work again');
 });
