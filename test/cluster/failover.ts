@@ -1,7 +1,8 @@
 /**
  * A master killed with SIGKILL while sagas are being submitted: its replica takes over, every
  * saga acknowledged with a 200 reaches its final state (none lost), and a submit that meets the
- * outage gets a clear 503 JSON answer in bounded time, never a hang.
+ * outage gets a clear 503 JSON answer in bounded time, never a hang. Then the fixture's lagging
+ * replica (SIGSTOP), which the replica-acknowledgement tests build on.
  */
 import t from 'tap';
 import { startBusi, type Busi } from '../fixtures/busi.js';
@@ -162,4 +163,26 @@ t.test('kill -9 of a master under load: every acknowledged saga finishes, none i
   await cluster.restart(killed.node);
   await cluster.waitHealthy();
   t.strictSame(await cluster.replicasOf(promoted), [killed.node], `${killed.node.address} rejoined as the replica of ${promoted.address}`);
+});
+
+t.test('a paused replica falls behind: its master counts no acknowledgement for new writes until it resumes', async (t) => {
+  const [master] = await cluster.masters();
+  const [replica] = await cluster.replicasOf(master!);
+  t.ok(replica, `${master!.address} has a replica`);
+  let key = '';
+  for (let i = 0; key === ''; i++) if ((await cluster.masterOfKey(`lag:${i}`)) === master) key = `lag:${i}`;
+
+  cluster.pause(replica!);
+  try {
+    await master!.admin.set(key, 'written while the replica is paused');
+    t.equal(await master!.admin.call('WAIT', '1', '300'), 0, 'WAIT 1: no replica acknowledges the write');
+    const r = await cluster.replication(master!);
+    const seen = r.replicas.find((x) => x.port === replica!.port);
+    t.ok(seen !== undefined && seen.offset < r.masterOffset, `the replica's acknowledged offset ${seen?.offset} is behind ${r.masterOffset}`);
+  } finally {
+    cluster.resume(replica!);
+  }
+  t.equal(await master!.admin.call('WAIT', '1', '900'), 1, 'after resuming, the replica acknowledges it');
+  t.equal(await replica!.admin.call('READONLY').then(() => replica!.admin.get(key)), 'written while the replica is paused', 'and holds it');
+  await cluster.waitHealthy();
 });
