@@ -30,7 +30,7 @@ interface Internals {
   flushQueue(error: Error, options: { offlineQueue: boolean; commandQueue: boolean }): void;
 }
 
-/** ioredis Cluster internals the cluster watch reads (ioredis 5 and 6). */
+/** ioredis Cluster internals the cluster watch reads (ioredis 6). */
 interface ClusterInternals {
   /** Commands waiting for the cluster to be ready again. */
   offlineQueue: Queue;
