@@ -11,7 +11,7 @@ import type { Keys } from './keys.js';
 import { defineScripts } from './scripts.js';
 import { eachNode } from './each-node.js';
 import { migrateSchema, SCHEMA_VERSION } from './migrate.js';
-import { watchForStalls } from './stall-watchdog.js';
+import { watchClusterForStalls, watchForStalls } from './stall-watchdog.js';
 import { coalesceRedisWrites } from './write-coalescing.js';
 
 export type RedisClient = Redis | Cluster;
@@ -47,39 +47,21 @@ export function createRedis(config: Config, url?: string): RedisClient {
   }
   defineScripts(client);
   coalesceRedisWrites(client);
-  // Commands fail after 5 s without an answer (see stall-watchdog.ts for why not commandTimeout).
+  // Commands fail after 5 s without an answer (see stall-watchdog.ts for why not commandTimeout),
+  // and on a cluster also after 5 s without any node to send them to.
   eachNode(client, (node) => watchForStalls(node, STALL_TIMEOUT_MS));
+  if (client instanceof Cluster) watchClusterForStalls(client, STALL_TIMEOUT_MS);
   return client;
 }
 
 /**
- * Connects and checks the server. Throws with a clear message when the server cannot hold our
- * data safely or the dataset was created with another bucket count.
+ * Connects and checks the server, or every master of a cluster (each holds a share of the
+ * transactions, so each must be able to keep them). Throws with a clear message when a server
+ * cannot hold our data safely or the dataset was created with another bucket count.
  */
 export async function checkRedis(client: RedisClient, keys: Keys, log: Logger, migration: { clock: Clock; finishedDataExpireS: number }): Promise<void> {
   await client.connect();
-  const info = await (client instanceof Cluster ? client.nodes('master')[0]!.info('server') : client.info('server'));
-  const version = /redis_version:(\d+)\.(\d+)/.exec(info);
-  if (version === null || Number(version[1]) < 7) {
-    throw new Error(`Redis ${version?.[1] ?? '?'}.${version?.[2] ?? '?'} is too old: script shebangs need Redis 7.0 or newer`);
-  }
-  try {
-    const policy = await (client instanceof Cluster ? client.nodes('master')[0]!.config('GET', 'maxmemory-policy') : client.config('GET', 'maxmemory-policy'));
-    if (policy[1] !== 'noeviction') {
-      log.warn({ policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
-    }
-    const listpack = await (client instanceof Cluster
-      ? client.nodes('master')[0]!.config('GET', 'hash-max-listpack-value')
-      : client.config('GET', 'hash-max-listpack-value'));
-    if (Number(listpack[1]) < 256) {
-      log.warn(
-        { value: listpack[1] },
-        'Redis hash-max-listpack-value is below 256: transactions with real branch URLs will take 2-3x the memory (see redis.conf)',
-      );
-    }
-  } catch {
-    // CONFIG may be disabled on managed Redis; the warning is best effort.
-  }
+  for (const server of client instanceof Cluster ? client.nodes('master') : [client]) await checkServer(server, log);
   const meta = keys.meta();
   await client.hsetnx(meta, 'buckets', String(keys.buckets));
   await client.hsetnx(meta, 'schema', SCHEMA_VERSION);
@@ -88,4 +70,29 @@ export async function checkRedis(client: RedisClient, keys: Keys, log: Logger, m
     throw new Error(`this dataset was created with STORE_BUCKETS=${buckets}, not ${keys.buckets}; changing it needs a migration`);
   }
   await migrateSchema(client, keys, migration.clock, log, migration.finishedDataExpireS);
+}
+
+/** The version and settings checks of one server; `server` in messages names it on a cluster. */
+async function checkServer(redis: Redis, log: Logger): Promise<void> {
+  const server = `${redis.options.host ?? '?'}:${redis.options.port ?? '?'}`;
+  const info = await redis.info('server');
+  const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+  if (version === null || Number(version[1]) < 7) {
+    throw new Error(`Redis ${version?.[1] ?? '?'}.${version?.[2] ?? '?'} at ${server} is too old: script shebangs need Redis 7.0 or newer`);
+  }
+  try {
+    const policy = await redis.config('GET', 'maxmemory-policy');
+    if (policy[1] !== 'noeviction') {
+      log.warn({ server, policy: policy[1] }, 'Redis maxmemory-policy is not noeviction: Redis may evict transactions under memory pressure');
+    }
+    const listpack = await redis.config('GET', 'hash-max-listpack-value');
+    if (Number(listpack[1]) < 256) {
+      log.warn(
+        { server, value: listpack[1] },
+        'Redis hash-max-listpack-value is below 256: transactions with real branch URLs will take 2-3x the memory (see redis.conf)',
+      );
+    }
+  } catch {
+    // CONFIG may be disabled on managed Redis; the warning is best effort.
+  }
 }

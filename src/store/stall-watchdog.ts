@@ -12,7 +12,7 @@
  * a newer command.
  */
 import type { Socket } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 interface Queue {
   peekFront(): unknown;
@@ -28,6 +28,13 @@ interface Internals {
   prevCommandQueue?: Queue | null;
   stream?: Socket;
   flushQueue(error: Error, options: { offlineQueue: boolean; commandQueue: boolean }): void;
+}
+
+/** ioredis Cluster internals the cluster watch reads (ioredis 6). */
+interface ClusterInternals {
+  /** Commands waiting for the cluster to be ready again. */
+  offlineQueue: Queue;
+  flushQueue(error: Error): void;
 }
 
 /** A watch on one queue: the head last seen and since when. */
@@ -82,4 +89,28 @@ export function watchForStalls(redis: Redis, timeoutMs: number): void {
   );
   timer.unref();
   redis.once('end', () => clearInterval(timer));
+}
+
+/**
+ * Watches the queue a Redis Cluster client keeps of its own. When no node can be reached at all
+ * (the whole cluster down, or cut off), the client drops its node connections and reconnects
+ * forever, holding every new command in that queue until a node answers: no node connection
+ * holds them, so `watchForStalls` cannot fail them and the callers would wait as long as the
+ * outage lasts. The head of the queue waits at most about `timeoutMs` + `timeoutMs`/5.
+ */
+export function watchClusterForStalls(cluster: Cluster, timeoutMs: number): void {
+  const internals = cluster as unknown as ClusterInternals;
+  const queued: HeadWatch = { head: undefined, since: 0 };
+  const timer = setInterval(
+    () => {
+      // The client swaps in a new queue when it sends the old one's commands: read it each time.
+      if (stalled(queued, internals.offlineQueue.peekFront(), performance.now(), timeoutMs)) {
+        queued.head = undefined;
+        internals.flushQueue(new Error(`no Redis Cluster node was reachable for ${timeoutMs} ms`));
+      }
+    },
+    Math.max(10, Math.floor(timeoutMs / 5)),
+  );
+  timer.unref();
+  cluster.once('end', () => clearInterval(timer));
 }
