@@ -26,6 +26,7 @@ import { createEngine, type Engine } from './trans/engine.js';
 import type { ProcessObserver } from './trans/round.js';
 import { createService, type DtmService } from './trans/service.js';
 import { createTopics } from './trans/topics.js';
+import { createUrlFence } from './url-fence.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -64,7 +65,8 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const log = opts.logger ?? createLogger(config.logLevel);
   const keys = createKeys(config.prefix, config.buckets);
   const redis = createRedis(config, opts.redisUrl);
-  const dispatcher = createBranchDispatcher();
+  const fence = createUrlFence({ deny: config.branchUrlDeny, allow: config.branchUrlAllow });
+  const dispatcher = createBranchDispatcher(fence);
   const metrics = createMetrics();
   const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
   metrics.countDueWith(() => store.countDue());
@@ -74,7 +76,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
   const kv = createKvStore(redis, keys, clock, metrics.script);
-  const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv });
+  const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv, fence });
   const routes: Record<string, Handler> = {
     ...createApi(service, packageVersion()),
     ...createAdminApi(service),

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_DENY, parseFenceRules } from './url-fence.js';
 
 /** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
 export interface Config {
@@ -43,6 +44,10 @@ export interface Config {
   readonly pollerConcurrency: number;
   /** Webhook URL posted to after repeated branch failures, or '' for none. */
   readonly alertWebHook: string;
+  /** BRANCH_URL_DENY: CIDRs, addresses and host names branch calls may not reach. @default link-local metadata */
+  readonly branchUrlDeny: readonly string[];
+  /** BRANCH_URL_ALLOW: when not empty, the only CIDRs, addresses and host names branch calls may reach. */
+  readonly branchUrlAllow: readonly string[];
   /** Consecutive failures (log2 of the backoff) before the alert hook fires. @default 3 */
   readonly alertRetryLimit: number;
   /**
@@ -97,6 +102,8 @@ const YAML_KEYS: Record<string, string> = {
   LogLevel: 'LOG_LEVEL',
   AlertRetryLimit: 'ALERT_RETRY_LIMIT',
   AlertWebHook: 'ALERT_WEB_HOOK',
+  BranchUrlDeny: 'BRANCH_URL_DENY',
+  BranchUrlAllow: 'BRANCH_URL_ALLOW',
   UpdateBranchSync: 'UPDATE_BRANCH_SYNC',
 };
 
@@ -148,6 +155,19 @@ function num(src: Source, key: string, dflt: number, opts: { min: number; intege
   if (value < opts.min) throw new ConfigError(key, `must be at least ${opts.min}, got ${raw}`);
   if (opts.max !== undefined && value > opts.max) throw new ConfigError(key, `must be at most ${opts.max}, got ${raw}`);
   return value;
+}
+
+/** A comma-separated fence list; unset means `dflt`, and `none` an empty list. */
+function fenceList(src: Source, key: string, dflt: readonly string[]): readonly string[] {
+  const raw = src[key]?.trim();
+  if (raw === undefined || raw === '') return Object.freeze([...dflt]);
+  const entries = raw.toLowerCase() === 'none' ? [] : raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  try {
+    parseFenceRules(entries);
+  } catch (err) {
+    throw new ConfigError(key, (err as Error).message);
+  }
+  return Object.freeze(entries);
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -250,6 +270,8 @@ function buildConfig(src: Source): Config {
     maxInflightRequests: num(src, 'MAX_INFLIGHT_REQUESTS', 10000, { min: 1, integer: true }),
     pollerConcurrency: num(src, 'POLLER_CONCURRENCY', 256, { min: 1, integer: true }),
     alertWebHook,
+    branchUrlDeny: fenceList(src, 'BRANCH_URL_DENY', DEFAULT_DENY),
+    branchUrlAllow: fenceList(src, 'BRANCH_URL_ALLOW', []),
     alertRetryLimit: num(src, 'ALERT_RETRY_LIMIT', 3, { min: 1, integer: true }),
     updateBranchSync: num(src, 'UPDATE_BRANCH_SYNC', 0, { min: 0, max: 1, integer: true }) === 1,
     dataDir: dataDir === undefined ? undefined : resolve(dataDir),

@@ -4,7 +4,9 @@
  * 409 or a body containing FAILURE → FAILURE; any status but 200 → ERROR; 200 → SUCCESS.
  */
 import { Agent, interceptors, type Dispatcher } from 'undici';
+import { isIP } from 'node:net';
 import { InternalError, OngoingError, type DtmError } from '../errors.js';
+import type { UrlFence } from '../url-fence.js';
 
 export type BranchResult = 'SUCCESS' | 'FAILURE' | 'ONGOING' | 'ERROR';
 
@@ -33,12 +35,26 @@ const MAX_BODY_BYTES = 4 * MAX_BODY_CHARS;
 
 /**
  * A keep-alive connection pool per origin, shared by every branch call of the process. Redirects
- * are followed, as DTM's HTTP client does.
+ * are followed, as DTM's HTTP client does. The URL fence is applied to every connection: through
+ * the DNS lookup for host names, and before dispatch for address literals (which skip DNS),
+ * redirected requests included.
  */
-export function createBranchDispatcher(connectionsPerOrigin = 256): Dispatcher {
-  return new Agent({ connections: connectionsPerOrigin, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  );
+export function createBranchDispatcher(fence?: UrlFence, connectionsPerOrigin = 256): Dispatcher {
+  const agent = new Agent({
+    connections: connectionsPerOrigin,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 600_000,
+    ...(fence === undefined || fence.open ? {} : { connect: { lookup: fence.lookup } }),
+  });
+  if (fence === undefined || fence.open) return agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+  const fenceAddresses: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+    const host = new URL(String(opts.origin)).hostname.replace(/^\[(.*)\]$/, '$1');
+    const why = isIP(host) === 0 ? undefined : fence.verdict(host, [host]);
+    if (why !== undefined) throw Object.assign(new Error(`[DTM_URL_DENIED] ${why}`), { code: 'DTM_URL_DENIED' });
+    return dispatch(opts, handler);
+  };
+  // compose() wraps in order, so the redirect interceptor is outermost and its follow-ups pass the fence.
+  return agent.compose(fenceAddresses, interceptors.redirect({ maxRedirections: 5 }));
 }
 
 /** Appends DTM's query parameters in sorted key order, keeping any query the URL or path already has. */
@@ -62,6 +78,8 @@ interface Target {
   origin: string;
   /** Path and query, with DTM's query parameters still to be appended. */
   path: string;
+  /** Basic credentials from the URL's user info, sent as Go's HTTP client (and so DTM) sends them. */
+  authorization: string | undefined;
 }
 
 /** Branch URLs repeat across transactions, so their parsing is cached (bounded: reset when full). */
@@ -73,7 +91,11 @@ function targetOf(url: string): Target {
   if (t === undefined) {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`unsupported protocol ${u.protocol}`);
-    t = { origin: u.origin, path: u.pathname + u.search };
+    const authorization =
+      u.username === '' && u.password === ''
+        ? undefined
+        : `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+    t = { origin: u.origin, path: u.pathname + u.search, authorization };
     if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
     targets.set(url, t);
   }
@@ -127,7 +149,10 @@ export function callBranch(dispatcher: Dispatcher, req: BranchRequest): Promise<
           origin: target.origin,
           path: withDtmQuery(target.path, req.query),
           method: req.method,
-          headers: { 'content-type': 'application/json', ...req.headers },
+          headers:
+            target.authorization === undefined
+              ? { 'content-type': 'application/json', ...req.headers }
+              : { 'content-type': 'application/json', authorization: target.authorization, ...req.headers },
           body: req.method === 'POST' ? req.body : null,
           headersTimeout: req.timeoutMs,
           bodyTimeout: req.timeoutMs,

@@ -6,7 +6,8 @@
 import { BadRequestError, InternalError } from '../errors.js';
 import type { NewBranch } from '../store/trans-scripts.js';
 import { branchError, type BranchOutcome } from './branch-call.js';
-import { assertBranchUrl, pad2, type TransBody } from './request.js';
+import { assertBranchUrl } from './branch-target.js';
+import { pad2, type TransBody } from './request.js';
 import type { Round } from './round.js';
 import { baseInterval, preparedRecheckAt } from './schedule.js';
 import { registersNothing, type TransStrategy } from './strategy.js';

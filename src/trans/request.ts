@@ -4,7 +4,8 @@
  * be processed (bad gid, unknown type, steps without payloads, a non-http URL) is a 400.
  */
 import { BadRequestError } from '../errors.js';
-import { sanitizeGid } from '../gid.js';
+import { parseGid } from '../gid.js';
+import { assertBranchHeaders, assertBranchUrl } from './branch-target.js';
 import { isTransType, TransType, type TransOptions, type TransRequest } from '../types.js';
 
 /** A parsed transaction body. */
@@ -44,6 +45,13 @@ function stringMap(v: unknown, name: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+/** `branch_headers`: strings only, and each one a header the branch call can send. */
+function branchHeaders(v: unknown): Record<string, string> {
+  const headers = stringMap(v, 'branch_headers');
+  assertBranchHeaders(headers);
+  return headers;
+}
+
 /** A workflow submit's `req_extra`: an object; values that are not strings read as unset. */
 function reqExtra(v: unknown): Record<string, string> {
   if (v === undefined || v === null) return {};
@@ -51,16 +59,10 @@ function reqExtra(v: unknown): Record<string, string> {
   return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
-/** @throws BadRequestError unless `url` is empty or an absolute http(s) URL. */
-export function assertBranchUrl(url: string, what: string): void {
-  if (url === '') return;
-  if (!/^https?:\/\/[^\s/]+/i.test(url)) throw new BadRequestError(`[DTM_BAD_URL] ${what} must be an http(s) URL, got ${JSON.stringify(url.slice(0, 200))}`);
-}
-
-/** Parses the common transaction body; the gid is sanitised as DTM does. */
+/** Parses the common transaction body. */
 export function parseTransBody(raw: unknown): TransBody {
   const body = asObject(raw);
-  const gid = sanitizeGid(body['gid']);
+  const gid = parseGid(body['gid']);
   const transType = body['trans_type'];
   if (!isTransType(transType)) {
     throw new BadRequestError(`[DTM_BAD_TRANS_TYPE] trans_type must be one of ${Object.values(TransType).join(', ')}, got ${JSON.stringify(transType)}`);
@@ -71,7 +73,7 @@ export function parseTransBody(raw: unknown): TransBody {
     timeout_to_fail: field(body, 'timeout_to_fail', 'number', 0),
     request_timeout: field(body, 'request_timeout', 'number', 0),
     retry_interval: field(body, 'retry_interval', 'number', 0),
-    branch_headers: stringMap(body['branch_headers'], 'branch_headers'),
+    branch_headers: branchHeaders(body['branch_headers']),
     concurrent: field(body, 'concurrent', 'boolean', false),
     retry_limit: field(body, 'retry_limit', 'number', 0),
   };
@@ -122,7 +124,7 @@ export function parseAbortBody(raw: unknown): AbortBody {
   const transType = body['trans_type'];
   const reason = body['rollback_reason'];
   return {
-    gid: sanitizeGid(body['gid']),
+    gid: parseGid(body['gid']),
     trans_type: typeof transType === 'string' ? transType : '',
     rollback_reason: typeof reason === 'string' ? reason : '',
   };
@@ -130,7 +132,7 @@ export function parseAbortBody(raw: unknown): AbortBody {
 
 /** The gid of a body that carries nothing else we read (forceStop, resetNextCronTime). */
 export function parseGidBody(raw: unknown): string {
-  return sanitizeGid(asObject(raw)['gid']);
+  return parseGid(asObject(raw)['gid']);
 }
 
 /** A registerBranch body: a flat object of strings (DTM binds it to map[string]string). */
@@ -154,7 +156,7 @@ export function parseRegisterBody(raw: unknown, payload?: Buffer): RegisterBody 
   const branchId = fields['branch_id'] ?? '';
   if (branchId === '') throw new BadRequestError('[DTM_BAD_FIELD] branch_id is required');
   return {
-    gid: sanitizeGid(fields['gid']),
+    gid: parseGid(fields['gid']),
     trans_type: fields['trans_type'] ?? '',
     branch_id: branchId,
     fields,

@@ -5,7 +5,8 @@
  */
 import { BadRequestError } from '../errors.js';
 import type { NewBranch } from '../store/trans-scripts.js';
-import { assertBranchUrl, pad2 } from './request.js';
+import { assertBranchUrl } from './branch-target.js';
+import { pad2 } from './request.js';
 import type { Round } from './round.js';
 import { noTopics, registersNothing, type TransStrategy } from './strategy.js';
 

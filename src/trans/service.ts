@@ -14,10 +14,12 @@ import type { Store } from '../store/store.js';
 import type { NewBranch } from '../store/trans-scripts.js';
 import { isTransType, type Trans, type TransStatus } from '../types.js';
 import type { Engine, RoundResult } from './engine.js';
-import { assertBranchUrl, type AbortBody, type RegisterBody, type TransBody } from './request.js';
+import { assertBranchUrl } from './branch-target.js';
+import type { AbortBody, RegisterBody, TransBody } from './request.js';
 import { firstSchedule, leaseMs } from './schedule.js';
 import { strategies } from './strategies.js';
 import type { Topics } from './topics.js';
+import type { UrlFence } from '../url-fence.js';
 
 export interface ServiceDeps {
   store: Store;
@@ -26,6 +28,8 @@ export interface ServiceDeps {
   clock: Clock;
   topics: Topics;
   kv: KvStore;
+  /** Which hosts branch calls may reach (BRANCH_URL_DENY/ALLOW). */
+  fence: UrlFence;
 }
 
 export interface DtmService {
@@ -101,7 +105,16 @@ export function waitResultAnswer(result: RoundResult, mode: 'submit' | 'abort'):
 }
 
 export function createService(deps: ServiceDeps): DtmService {
-  const { store, engine, config, clock, topics, kv } = deps;
+  const { store, engine, config, clock, topics, kv, fence } = deps;
+
+  /** @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` may not be called. */
+  async function assertFenced(urls: Iterable<string>): Promise<void> {
+    if (fence.open) return;
+    const distinct = [...new Set(urls)].filter((u) => u !== '');
+    const refusals = await Promise.all(distinct.map((u) => fence.check(u)));
+    const why = refusals.find((r) => r !== undefined);
+    if (why !== undefined) throw new BadRequestError(`[DTM_URL_DENIED] ${why}`);
+  }
 
   /** Subscribers of the body's `topic://` steps, read fresh from the KV (DTM's cache lags up to 3 s). */
   async function subscribersOf(body: TransBody): Promise<ReadonlyMap<string, readonly string[]>> {
@@ -114,6 +127,7 @@ export function createService(deps: ServiceDeps): DtmService {
   async function create(body: TransBody, status: 'prepared' | 'submitted', mode: 'prepare' | 'submit') {
     const strategy = strategies[body.trans_type];
     const branches = strategy.branchesOf(body, await subscribersOf(body));
+    await assertFenced([body.req.query_prepared, ...branches.map((b) => b.url)]);
     const now = clock.now();
     const timeoutS = body.req.options.timeout_to_fail > 0 ? body.req.options.timeout_to_fail : strategy.defaultTimeoutS(config);
     const cron = firstSchedule(status, strategy.preparedWait, body.req.options, timeoutS, config, now);
@@ -219,6 +233,7 @@ export function createService(deps: ServiceDeps): DtmService {
     async registerBranch(body) {
       if (!isTransType(body.trans_type)) throw new InternalError(`unknow trans type: ${body.trans_type}`);
       const branches = strategies[body.trans_type].registeredBranchesOf(body);
+      await assertFenced(branches.map((b) => b.url));
       const r = await store.registerBranch(body.gid, branches);
       switch (r.tag) {
         case 'OK':
@@ -277,7 +292,10 @@ export function createService(deps: ServiceDeps): DtmService {
     async subscribe(topic, url, remark) {
       // DTM's own checks (empty topic, empty url, in topics.ts) come first and keep their 500s;
       // a URL no msg could ever call is refused here.
-      if (topic !== '' && url !== '') assertBranchUrl(url, 'url');
+      if (topic !== '' && url !== '') {
+        assertBranchUrl(url, 'url');
+        await assertFenced([url]);
+      }
       await topics.subscribe(topic, url, remark);
     },
     unsubscribe: (topic, url) => topics.unsubscribe(topic, url),

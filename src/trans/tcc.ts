@@ -2,7 +2,7 @@
  * TCC (dtm-protocol.md §4.5): the client registers a (cancel, confirm) pair per Try; submit
  * confirms and abort or a timeout cancels, last registered first.
  */
-import { assertBranchUrl } from './request.js';
+import { assertBranchUrl } from './branch-target.js';
 import { phase2Defaults, processPhase2 } from './phase2.js';
 import type { TransStrategy } from './strategy.js';
 

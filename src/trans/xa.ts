@@ -2,7 +2,7 @@
  * XA (dtm-protocol.md §4.6): each resource manager registers its phase-2 URL; submit commits and
  * abort or a timeout rolls back, in registration order, always with a POST and an empty body.
  */
-import { assertBranchUrl } from './request.js';
+import { assertBranchUrl } from './branch-target.js';
 import { phase2Defaults, processPhase2 } from './phase2.js';
 import type { TransStrategy } from './strategy.js';
 

@@ -513,3 +513,67 @@ t.test('64. GET /api/metrics: DTM counters after a saga; the api label never hol
 t.test('the uWS native binary is in use', async (t) => {
   t.equal(uwsImplementation, 'native', 'uwsImplementation is native, not the JS fallback');
 });
+
+t.test('only executable input is accepted: bad ports, hosts, headers and gids are 400s with a stable code, nothing stored', async (t) => {
+  const saga = (gid: string, action: string, extra: Record<string, unknown> = {}): string =>
+    JSON.stringify({ gid, trans_type: 'saga', steps: [{ action, compensate: '' }], payloads: ['{}'], ...extra });
+  const badUrls = ['http://127.0.0.1:99999/x', 'http://127.0.0.1:0/x', 'http://[::1/x', 'http://%zz/x'];
+  for (const [i, url] of badUrls.entries()) {
+    const gid = `${gidOf(t.name)}-url${i}`;
+    await expectRejected(t, dtm, 'submit', saga(gid, url), `submit with ${url}`, { gid, message: /^\[DTM_BAD_URL\]/ });
+    await expectRejected(t, dtm, 'prepare', JSON.stringify({ gid, trans_type: 'msg', query_prepared: url }), `prepare with query_prepared ${url}`, {
+      gid,
+      message: /^\[DTM_BAD_URL\]/,
+    });
+  }
+  const headers: Record<string, string>[] = [{ 'x-a': 'a\r\nInjected: 1' }, { 'x y': 'v' }, { 'x-a': 'nul\u0000' }, { 'content-length': '3' }];
+  for (const [i, h] of headers.entries()) {
+    const gid = `${gidOf(t.name)}-hdr${i}`;
+    await expectRejected(t, dtm, 'submit', saga(gid, `${busi.url}/TransOut`, { branch_headers: h }), `branch_headers ${JSON.stringify(h)}`, {
+      gid,
+      message: /^\[DTM_BAD_HEADER\]/,
+    });
+  }
+  for (const gid of ['Xa;b', 'a\nb', 'a\rb']) {
+    await expectRejected(t, dtm, 'submit', saga(gid, ''), `gid ${JSON.stringify(gid)}`, { message: /^\[DTM_BAD_GID\]/ });
+    t.strictSame(await dtm.query(gid.replace(/[;\r\n]/g, '')), { transaction: null, branches: [] }, `no transaction under the stripped gid of ${JSON.stringify(gid)}`);
+  }
+
+  const tcc = gidOf(t.name);
+  t.equal((await dtm.post('prepare', { gid: tcc, trans_type: 'tcc' })).status, 200, 'a TCC prepared');
+  await expectRejected(
+    t,
+    dtm,
+    'registerBranch',
+    JSON.stringify({ gid: tcc, trans_type: 'tcc', branch_id: '01', confirm: 'http://h:0/c', cancel: `${busi.url}/c` }),
+    'registerBranch with a port-0 confirm URL',
+    { message: /^\[DTM_BAD_URL\] confirm/ },
+  );
+  t.strictSame((await dtm.query(tcc)).branches, [], 'no branch was registered');
+  const sub = await dtm.get(`subscribe?topic=t-bad&url=${encodeURIComponent('http://[::1/x')}`);
+  t.match(sub, { status: 400, body: { message: /^\[DTM_BAD_URL\]/ } }, 'subscribe with a bad URL: 400');
+});
+
+t.test('the URL fence refuses link-local metadata targets at submit, registerBranch and subscribe', async (t) => {
+  const gid = gidOf(t.name);
+  const metadata = 'http://169.254.169.254/latest/meta-data';
+  await expectRejected(t, dtm, 'submit', JSON.stringify({ gid, trans_type: 'saga', steps: [{ action: metadata, compensate: '' }], payloads: ['{}'] }), 'a saga step', {
+    gid,
+    message: /^\[DTM_URL_DENIED\] 169\.254\.169\.254/,
+  });
+  await expectRejected(t, dtm, 'prepare', JSON.stringify({ gid, trans_type: 'msg', query_prepared: 'http://[fd00:ec2::254]/q' }), 'a check-back URL', {
+    gid,
+    message: /^\[DTM_URL_DENIED\]/,
+  });
+  const tcc = `${gid}-tcc`;
+  t.equal((await dtm.post('prepare', { gid: tcc, trans_type: 'tcc' })).status, 200, 'a TCC prepared');
+  await expectRejected(
+    t,
+    dtm,
+    'registerBranch',
+    JSON.stringify({ gid: tcc, trans_type: 'tcc', branch_id: '01', confirm: metadata, cancel: metadata }),
+    'a TCC branch',
+    { message: /^\[DTM_URL_DENIED\]/ },
+  );
+  t.match(await dtm.get(`subscribe?topic=t-fence&url=${encodeURIComponent(metadata)}`), { status: 400, body: { message: /^\[DTM_URL_DENIED\]/ } }, 'a subscriber');
+});

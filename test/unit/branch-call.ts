@@ -17,7 +17,7 @@ interface Seen {
 let server: Server;
 let base: string;
 const seen: Seen[] = [];
-const dispatcher = createBranchDispatcher(8);
+const dispatcher = createBranchDispatcher(undefined, 8);
 
 /** Routes: /status/<code>/<body>, /redirect → /status/200/SUCCESS, /slow (never answers), /big. */
 t.before(async () => {

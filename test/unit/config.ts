@@ -38,6 +38,8 @@ const DEFAULTS: Config = {
   pollerConcurrency: 256,
   alertWebHook: '',
   alertRetryLimit: 3,
+  branchUrlDeny: ['169.254.0.0/16', 'fd00:ec2::254'],
+  branchUrlAllow: [],
   updateBranchSync: false,
   dataDir: undefined,
   workers: 1,

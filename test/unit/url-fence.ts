@@ -1,0 +1,70 @@
+/**
+ * The branch URL fence: its rules, the submit-time check, and the call-time checks in the HTTP
+ * client (DNS lookup for names, before dispatch for address literals, redirects included).
+ */
+import { createServer, type Server } from 'node:http';
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { callBranch, createBranchDispatcher } from '../../src/trans/branch-call.js';
+import { createUrlFence, DEFAULT_DENY, parseFenceRules } from '../../src/url-fence.js';
+
+t.test('rules: CIDRs, addresses, names and suffixes; anything else is refused', async (t) => {
+  t.doesNotThrow(() => parseFenceRules(['10.0.0.0/8', '::1', 'fd00::/8', 'metadata.internal', '.corp.example', '*.svc.local', ' ']), 'all forms parse');
+  for (const bad of ['10.0.0.0/33', '::/129', 'not a host', 'a..b', 'http://x', '1.2.3.4/x']) t.throws(() => parseFenceRules([bad]), /not a/, `${bad} is refused`);
+});
+
+t.test('the default denies only link-local metadata addresses', async (t) => {
+  const fence = createUrlFence({ deny: DEFAULT_DENY, allow: [] });
+  t.match(await fence.check('http://169.254.169.254/latest/meta-data'), /169\.254\.169\.254 .*BRANCH_URL_DENY/, 'the AWS/GCP/Azure metadata address');
+  t.match(await fence.check('http://[fd00:ec2::254]/'), /BRANCH_URL_DENY/, "AWS's IPv6 metadata address");
+  t.match(await fence.check('http://[::ffff:169.254.169.254]/'), /BRANCH_URL_DENY/, 'an IPv4-mapped IPv6 spelling of it');
+  t.match(await fence.check('http://0xa9.254.169.254/'), /BRANCH_URL_DENY/, 'a hex spelling of it (WHATWG normalises it)');
+  for (const ok of ['http://127.0.0.1:8080/x', 'http://10.1.2.3/x', 'http://localhost/x', 'http://[::1]/x', 'http://192.168.0.10/x']) {
+    t.equal(await fence.check(ok), undefined, `${ok} is allowed`);
+  }
+});
+
+t.test('deny names and suffixes; an allow list admits only what it names; deny wins', async (t) => {
+  const fence = createUrlFence({ deny: ['bad.example', '.evil.test', '10.9.0.0/16'], allow: ['127.0.0.0/8', '::1', 'localhost', '.corp.example', '10.9.9.9'] });
+  t.match(await fence.check('http://bad.example/x'), /bad\.example is in BRANCH_URL_DENY/, 'a denied name');
+  t.match(await fence.check('http://a.b.evil.test/x'), /BRANCH_URL_DENY/, 'a name under a denied suffix');
+  t.match(await fence.check('http://evil.test/x'), /BRANCH_URL_DENY/, 'the suffix domain itself');
+  t.equal(await fence.check('http://127.0.0.1:1/x'), undefined, 'an allowed range');
+  t.equal(await fence.check('http://svc.corp.example/x'), undefined, 'an allowed suffix (judged by name, resolvable or not)');
+  t.match(await fence.check('http://10.1.1.1/x'), /not in BRANCH_URL_ALLOW/, 'outside the allow list');
+  t.match(await fence.check('http://10.9.9.9/x'), /BRANCH_URL_DENY/, 'deny wins over allow');
+  t.match(await fence.check('http://no-such-host.invalid/x'), /not in BRANCH_URL_ALLOW/, 'an unresolvable name cannot be shown to be allowed');
+});
+
+t.test('configuration: defaults, lists, none, and a bad entry named', async (t) => {
+  t.strictSame(loadConfig({}, []).branchUrlDeny, [...DEFAULT_DENY], 'default deny');
+  t.strictSame(loadConfig({ BRANCH_URL_DENY: 'none' }, []).branchUrlDeny, [], 'none: nothing denied');
+  t.strictSame(loadConfig({ BRANCH_URL_ALLOW: '10.0.0.0/8, .corp' }, []).branchUrlAllow, ['10.0.0.0/8', '.corp'], 'a comma-separated list');
+  t.throws(() => loadConfig({ BRANCH_URL_DENY: '10.0.0.0/99' }, []), { name: 'ConfigError', message: /BRANCH_URL_DENY: not a CIDR/ }, 'a bad CIDR names the key');
+});
+
+t.test('branch calls are fenced when made: names through DNS, address literals and redirects before connecting', async (t) => {
+  let hits = 0;
+  const server: Server = createServer((req, res) => {
+    hits++;
+    if (req.url?.startsWith('/redirect')) res.writeHead(302, { location: `http://127.0.0.2:${port}/landed` }).end();
+    else res.end('SUCCESS');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as { port: number }).port;
+  const call = (dispatcher: ReturnType<typeof createBranchDispatcher>, url: string) =>
+    callBranch(dispatcher, { url, method: 'GET', body: '', query: { gid: 'g', trans_type: 'saga', branch_id: '01', op: 'action' }, headers: {}, timeoutMs: 2000 });
+
+  const loopbackDenied = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.0/8', '::1'], allow: [] }));
+  t.teardown(() => loopbackDenied.close());
+  t.match(await call(loopbackDenied, `http://localhost:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED.*localhost resolves to/ }, 'a name that resolves to a denied address');
+  t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'an address literal');
+  t.equal(hits, 0, 'neither reached the server');
+
+  const only1 = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.2'], allow: [] }));
+  t.teardown(() => only1.close());
+  t.match(await call(only1, `http://127.0.0.1:${port}/x`), { result: 'SUCCESS' }, 'an allowed address is called');
+  t.match(await call(only1, `http://127.0.0.1:${port}/redirect`), { result: 'ERROR', detail: /DTM_URL_DENIED.*127\.0\.0\.2/ }, 'a redirect to a denied address is not followed');
+  t.equal(hits, 2, 'the allowed call and the redirect itself reached the server, the redirect target did not');
+});
