@@ -11,7 +11,7 @@ import { createJsonRpc } from './http/json-rpc.js';
 import { createRegisterApi } from './http/register-api.js';
 import { createAlerter } from './alert.js';
 import { createRouter } from './http/route.js';
-import { listen, type HttpServer } from './http/server.js';
+import { listen, type HttpBackendName, type HttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPoller, type Poller } from './poller.js';
@@ -30,6 +30,8 @@ export interface AppOptions {
   redisUrl?: string;
   /** Start the background poller. @default true */
   poll?: boolean;
+  /** Share the HTTP port with the other `--workers` processes (SO_REUSEPORT); else it is exclusive. @default false */
+  sharePort?: boolean;
 }
 
 export interface App {
@@ -42,6 +44,8 @@ export interface App {
   readonly log: Logger;
   /** The bound HTTP port, once started. */
   port(): number;
+  /** The HTTP backend serving, once started. */
+  httpBackend(): HttpBackendName | undefined;
   start(): Promise<void>;
   /** Stops accepting, drains requests and rounds (bounded), then closes Redis. */
   stop(): Promise<void>;
@@ -95,9 +99,16 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     redis,
     log,
     port: () => server?.port ?? 0,
+    httpBackend: () => server?.backend,
     async start() {
       await checkRedis(redis, keys, log);
-      server = await listen(config.httpHost, config.httpPort, (app) => router.register(app), log);
+      server = await listen(router, {
+        host: config.httpHost,
+        port: config.httpPort,
+        sharePort: opts.sharePort ?? false,
+        backend: config.httpBackend,
+        log: log.child({ c: 'http' }),
+      });
       if (opts.poll !== false) poller.start();
     },
     async stop() {
@@ -105,6 +116,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       const deadline = Date.now() + 5000;
       while (router.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await poller.stop();
+      server?.closeConnections();
       while (engine.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await dispatcher.close();
       redis.disconnect();

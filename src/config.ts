@@ -6,10 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+/** HTTP_BACKEND: which HTTP server carries the API (`auto`: native uWS where it loads, else node:http). */
+export const HTTP_BACKEND_CHOICES = ['auto', 'uws', 'node'] as const;
+export type HttpBackendChoice = (typeof HTTP_BACKEND_CHOICES)[number];
+
 /** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
 export interface Config {
   readonly httpPort: number;
   readonly httpHost: string;
+  /** The HTTP backend. @default 'auto' */
+  readonly httpBackend: HttpBackendChoice;
   /** `redis://…` URL, or undefined when Redis was not configured (embedded default applies). */
   readonly redisUrl: string | undefined;
   /** Cluster seed nodes `host:port`, when STORE_HOST lists more than one. */
@@ -206,6 +212,10 @@ function buildConfig(src: Source): Config {
       redisUrl = `redis://${host}:${port}`;
     }
   }
+  const httpBackend = (src['HTTP_BACKEND']?.trim().toLowerCase() || 'auto') as HttpBackendChoice;
+  if (!HTTP_BACKEND_CHOICES.includes(httpBackend)) {
+    throw new ConfigError('HTTP_BACKEND', `must be one of ${HTTP_BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(src['HTTP_BACKEND'])}`);
+  }
   const alertWebHook = src['ALERT_WEB_HOOK']?.trim() ?? '';
   if (alertWebHook !== '' && !/^https?:\/\//.test(alertWebHook)) {
     throw new ConfigError('ALERT_WEB_HOOK', `must be an http(s) URL, got ${JSON.stringify(alertWebHook)}`);
@@ -214,6 +224,7 @@ function buildConfig(src: Source): Config {
   return Object.freeze({
     httpPort: num(src, 'HTTP_PORT', 36789, { min: 0, max: 65535, integer: true }),
     httpHost: src['HTTP_HOST']?.trim() || '0.0.0.0',
+    httpBackend,
     redisUrl,
     clusterNodes: Object.freeze(clusterNodes),
     redisPassword: src['STORE_PASSWORD'] || undefined,

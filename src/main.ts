@@ -4,9 +4,11 @@
  *
  * `--workers N` (or `--workers=N`, or env `DTM_WORKERS`) runs N processes on one host: this one
  * (the primary) and N-1 forked with node:cluster. They share the HTTP port through SO_REUSEPORT,
- * which uWS sets on every listen socket on Linux (unless LIBUS_LISTEN_EXCLUSIVE_PORT is passed):
- * uWS does not listen through Node's net module, so cluster's own handle sharing plays no part,
- * each process simply binds the same port and the kernel spreads new connections over them.
+ * asked for on purpose (`sharePort`): each process binds the same port itself and the kernel
+ * spreads new connections over them; cluster's own handle sharing plays no part (uWS does not
+ * listen through Node's net module, and the node:http backend binds with `exclusive: true`).
+ * A single process binds its port exclusively, so a second coordinator on a busy port fails at
+ * start-up instead of silently splitting the traffic with the first.
  * All state is in Redis, so the processes need nothing from each other; the primary resolves
  * Redis once (starting the embedded server if needed) and hands the URL and port to the workers.
  */
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
   // Every process must bind the same port: with port 0, the primary picks one for all.
   if (cluster.isPrimary && workers > 1 && config.httpPort === 0) config = Object.freeze({ ...config, httpPort: await freePort() });
 
-  const app = createApp(config, { logger: log, ...(redisUrl !== undefined ? { redisUrl } : {}) });
+  const app = createApp(config, { logger: log, sharePort: multi, ...(redisUrl !== undefined ? { redisUrl } : {}) });
   try {
     await app.start();
   } catch (err) {

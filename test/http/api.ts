@@ -4,7 +4,7 @@
  * with poller.tick(); only the finished-data TTL (a Redis TTL) needs real time.
  */
 import t from 'tap';
-import { uwsImplementation } from '../../src/http/server.js';
+import { loadUws } from '../../src/http/uws-backend.js';
 import { startBusi, type Busi, type BusiCall } from '../fixtures/busi.js';
 import { gidOf, sagaBody, startTestApp, type TestApp } from '../fixtures/app.js';
 
@@ -510,6 +510,11 @@ t.test('64. GET /api/metrics: DTM counters after a saga; the api label never hol
   t.notMatch(m.text, gid, 'the gid appears nowhere in the metrics');
 });
 
-t.test('the uWS native binary is in use', async (t) => {
-  t.equal(uwsImplementation, 'native', 'uwsImplementation is native, not the JS fallback');
+t.test('the HTTP backend is the one chosen: HTTP_BACKEND, else native uWS where its binary loads (always on Node 20), else node:http', async (t) => {
+  const chosen = process.env['HTTP_BACKEND'] ?? 'auto';
+  const uws = loadUws();
+  if (process.versions.modules === '115' && process.platform === 'linux' && process.arch === 'x64')
+    t.ok(uws.ok, `the native uWS binary loads on Node 20 (${uws.ok ? uws.binary : uws.reason})`);
+  const want = chosen === 'auto' ? (uws.ok ? 'uws' : 'node') : chosen;
+  t.equal(dtm.app.httpBackend(), want, `HTTP_BACKEND=${chosen} serves with ${want}`);
 });
