@@ -20,7 +20,7 @@ function restrict(...allowed) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tap/', 'bench/results/'] },
+  { ignores: ['dist/', 'client/dist/', 'client/lua/', 'node_modules/', 'coverage/', '.tap/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
