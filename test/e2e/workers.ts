@@ -153,7 +153,17 @@ t.test('a second coordinator on a busy port fails at start-up with a clear messa
   t.teardown(() => {
     if (first.exitCode === null) first.kill('SIGKILL');
   });
+  let firstOut = '';
+  first.stdout.on('data', (d: Buffer) => (firstOut += d.toString()));
   await waitFor(() => isListening('127.0.0.1', port), 10_000, 'the first coordinator');
+  await waitFor(() => firstOut.includes('"msg":"HTTP server listening"'), 5000, 'the start-up line');
+  const banner = JSON.parse(firstOut.split('\n').find((l) => l.includes('"msg":"HTTP server listening"'))!) as Record<string, unknown>;
+  const backend = nodeBackend ? 'node' : 'uws';
+  t.match(
+    banner,
+    { backend, server: backend === 'uws' ? 'uWebSockets.js (native)' : 'node:http', port, sharePort: false, node: process.version },
+    `the start-up line names the HTTP backend (${backend}) and an exclusive port`,
+  );
 
   const second = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
