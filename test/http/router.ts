@@ -263,3 +263,32 @@ t.test('a second server on a busy port fails with a clear error; only sharing se
     }
   }
 });
+
+t.test(
+  'where no native binary loads: auto serves with node:http and says why; HTTP_BACKEND=uws refuses to start',
+  { skip: uws.ok ? 'a native uWS binary loads here' : false },
+  async (t) => {
+    const router = createRouter({}, { maxBodyBytes: 1024, maxInflight: 10, log, observe: () => undefined });
+    const lines: Record<string, unknown>[] = [];
+    const captured = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const server = await listen(router, { host: '127.0.0.1', port: 0, sharePort: false, backend: 'auto', log: captured });
+    t.equal(server.backend, 'node', 'auto → node:http');
+    server.close();
+    server.closeConnections();
+    t.match(
+      lines.find((l) => l['level'] === 40),
+      { msg: /no native uWebSockets\.js binary loads on this runtime: serving with node:http/, reason: /uws_.*_\d+\.node: / },
+      'a warning names every binary tried and why it did not load',
+    );
+    t.match(
+      lines.find((l) => l['msg'] === 'HTTP server listening'),
+      { backend: 'node', server: 'node:http' },
+      'the start-up line names node:http',
+    );
+    await t.rejects(
+      listen(router, { host: '127.0.0.1', port: 0, sharePort: false, backend: 'uws', log }),
+      { name: 'ListenError', message: /^\[DTM_HTTP_BACKEND\] HTTP_BACKEND=uws, but no native uWebSockets\.js binary loads here: / },
+      'uws insisted on: a clear start-up error',
+    );
+  },
+);
