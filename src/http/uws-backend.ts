@@ -24,7 +24,7 @@ const LISTEN_SHARED_PORT = 0;
 /**
  * Where a native binary may be, in order; each package ships one file per platform, arch and Node
  * ABI. `uWebSockets.js` (20.30, from @trufflesuite/uws-js-unofficial) has Node 16, 18 and 20
- * binaries that need glibc 2.17; the optional `@btc-vision/uwebsockets.js` (20.57) has Node 20,
+ * binaries that need glibc 2.27; the optional `@btc-vision/uwebsockets.js` (20.57) has Node 20,
  * 22, 24 and 25 binaries that need glibc 2.38 (Debian 13, Ubuntu 24.04), so on Debian 12 no
  * binary loads on Node 22 or 24 and server.ts serves with node:http.
  */
