@@ -2,8 +2,9 @@
  * The HTTP front: picks the backend and listens. `HTTP_BACKEND=auto` (the default) serves with
  * native uWebSockets.js where its binary loads (Node 20 here) and with node:http elsewhere
  * (Node 22 and 24 on Debian 12, whose glibc 2.36 the newer uWS binaries do not support); `uws` or
- * `node` insists on one. Never uWS's pure-JS fallback: node:http is faster than it and is Node's
- * own. The start-up line says which backend serves, and why when `auto` could not use uWS.
+ * `node` insists on one. Never uWS's pure-JS fallback: it is node:http under a uWS-shaped layer
+ * (slower than node:http alone, and its getQuery() throws on Node 22). The start-up line says
+ * which backend serves, and why when `auto` could not use uWS.
  */
 import type { HttpBackendChoice } from '../config.js';
 import type { Logger } from '../log.js';
