@@ -20,7 +20,7 @@ function restrict(...allowed) {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tap/', 'bench/results/'] },
+  { ignores: ['dist/', 'deploy/sdk/dist/', 'deploy/sdk/lua/', 'node_modules/', 'coverage/', '.tap/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

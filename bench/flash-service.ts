@@ -36,27 +36,17 @@
  * channel) it sends {type:'ready', port} and answers {type:'stats'}.
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { Pool } from 'undici';
-import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
 import { barrierFromQuery, msgBarrier } from '../src/client/barrier/branch-barrier.js';
 import { isBarrierFailure } from '../src/client/barrier/errors.js';
 import { defineBarrierScripts, redisCheckAdjustAmount, redisQueryPrepared } from '../src/client/barrier/redis.js';
+import type { Handler, Reply } from '../src/http/handler.js';
+import { createRouter } from '../src/http/route.js';
+import { listen } from '../src/http/server.js';
 import { coalesceRedisWrites } from '../src/store/write-coalescing.js';
-import type * as Uws from 'uWebSockets.js';
-
-type UwsModule = typeof Uws;
-const require = createRequire(import.meta.url);
-
-function loadUws(): UwsModule {
-  try {
-    return require(`uWebSockets.js/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`) as UwsModule;
-  } catch {
-    return require('uWebSockets.js') as UwsModule;
-  }
-}
 
 export interface FlashServiceOptions {
   /** The business Redis: a client (not closed by the service) or a URL. */
@@ -110,14 +100,12 @@ export function flashKeys(tag = '{a}'): FlashKeys {
   return { stock: `${tag}--stock-1`, orders: `${tag}--orders-1`, orderSet: `${tag}--order-gids-1` };
 }
 
-const SUCCESS = '{"dtm_result":"SUCCESS"}';
-const FAILURE = '{"dtm_result":"FAILURE"}';
+const SUCCESS: Reply = { status: 200, body: { dtm_result: 'SUCCESS' } };
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const GID = /^[\x21-\x7e]{1,128}$/;
 
 /** Starts the service; resolves once it listens. */
 export async function startFlashService(opts: FlashServiceOptions): Promise<FlashService> {
-  const uws = loadUws();
   const tag = opts.tag ?? '{a}';
   const keys = flashKeys(tag);
   const expire = opts.expireSeconds ?? 86400;
@@ -187,135 +175,58 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
     else stats.orderRepeats++;
   }
 
-  function send(res: HttpResponse, state: { aborted: boolean }, status: string, body: string): void {
-    if (state.aborted) return;
-    res.cork(() => {
-      res.writeStatus(status).writeHeader('content-type', 'application/json').end(body);
-    });
+  /** A barrier failure is DTM's 409 FAILURE; anything else a 500. */
+  function failure(err: unknown): Reply {
+    if (isBarrierFailure(err)) return { status: 409, body: { dtm_result: 'FAILURE', message: (err as Error).message } };
+    return { status: 500, body: { message: err instanceof Error ? err.message : String(err) } };
   }
 
-  function fail(res: HttpResponse, state: { aborted: boolean }, err: unknown): void {
-    if (isBarrierFailure(err)) send(res, state, '409 Conflict', JSON.stringify({ dtm_result: 'FAILURE', message: (err as Error).message }));
-    else send(res, state, '500 Internal Server Error', JSON.stringify({ message: err instanceof Error ? err.message : String(err) }));
-  }
-
-  /** Runs `work` for a request whose body is drained first (uWS needs onData or onAborted). */
-  function withBody(res: HttpResponse, work: (state: { aborted: boolean }) => void): void {
-    const state = { aborted: false };
-    res.onAborted(() => {
-      state.aborted = true;
-    });
-    res.onData((_chunk, isLast) => {
-      if (isLast) work(state);
-    });
-  }
-
-  const queryOf = (req: HttpRequest): URLSearchParams => new URLSearchParams(req.getQuery() ?? '');
-
-  const app = uws
-    .App()
-    .get('/flash', (res, req) => {
-      const state = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
-      const asked = req.getQuery('gid');
+  // Transport-free handlers behind the coordinator's router, so the service serves on the same
+  // HTTP backend as the coordinator (native uWS where it loads, else node:http).
+  const routes: Record<string, Handler> = {
+    'GET /flash': async (req) => {
+      const asked = req.query.get('gid');
       let gid: string;
-      if (asked === undefined || asked === '') gid = `${tag}-${randomBytes(16).toString('base64url')}`;
-      else if (!GID.test(asked) || !asked.startsWith(tag)) {
-        send(res, state, '400 Bad Request', JSON.stringify({ message: `gid must be 1-128 printable characters starting with ${tag}` }));
-        return;
-      } else gid = asked;
-      buy(gid).then(
-        (took) => {
-          if (took) stats.bought++;
-          else stats.soldOut++;
-          send(
-            res,
-            state,
-            took ? '200 OK' : '409 Conflict',
-            took ? `{"dtm_result":"SUCCESS","gid":${JSON.stringify(gid)}}` : `{"dtm_result":"FAILURE","message":"sold out","gid":${JSON.stringify(gid)}}`,
-          );
-        },
-        (err: unknown) => {
-          stats.errors++;
-          fail(res, state, err);
-        },
-      );
-    })
-    .post('/flash/order', (res, req) => {
-      const q = queryOf(req);
-      withBody(res, (state) => {
-        order(q).then(
-          () => send(res, state, '200 OK', SUCCESS),
-          (err: unknown) => fail(res, state, err),
-        );
-      });
-    })
-    .get('/flash/queryPrepared', (res, req) => {
-      const state = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
+      if (asked === null || asked === '') gid = `${tag}-${randomBytes(16).toString('base64url')}`;
+      else if (!GID.test(asked) || !asked.startsWith(tag))
+        return { status: 400, body: { message: `gid must be 1-128 printable characters starting with ${tag}` } };
+      else gid = asked;
+      try {
+        const took = await buy(gid);
+        if (took) stats.bought++;
+        else stats.soldOut++;
+        return took ? { status: 200, body: { dtm_result: 'SUCCESS', gid } } : { status: 409, body: { dtm_result: 'FAILURE', message: 'sold out', gid } };
+      } catch (err) {
+        stats.errors++;
+        return failure(err);
+      }
+    },
+    'POST /flash/order': (req) => order(req.query).then(() => SUCCESS, failure),
+    'GET /flash/queryPrepared': (req) => {
       stats.checkBacks++;
       let barrier;
       try {
-        barrier = barrierFromQuery(queryOf(req));
+        barrier = barrierFromQuery(req.query);
       } catch (err) {
-        send(res, state, '400 Bad Request', JSON.stringify({ message: (err as Error).message }));
-        return;
+        return { status: 400, body: { message: (err as Error).message } };
       }
-      redisQueryPrepared(redis, barrier, expire).then(
-        () => send(res, state, '200 OK', SUCCESS),
-        (err: unknown) => fail(res, state, err),
-      );
-    })
-    .post('/flash/reset', (res, req) => {
-      const stock = Number(req.getQuery('stock') ?? '0');
-      withBody(res, (state) => {
-        if (!Number.isSafeInteger(stock) || stock < 0) {
-          send(res, state, '400 Bad Request', FAILURE);
-          return;
-        }
-        service.reset(stock).then(
-          () => send(res, state, '200 OK', SUCCESS),
-          (err: unknown) => fail(res, state, err),
-        );
-      });
-    })
-    .get('/flash/stats', (res) => {
-      const state = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
-      void redis
-        .multi()
-        .get(keys.stock)
-        .get(keys.orders)
-        .scard(keys.orderSet)
-        .exec()
-        .then(
-          (r) => {
-            const v = (i: number): number => Number(r?.[i]?.[1] ?? NaN);
-            send(res, state, '200 OK', JSON.stringify({ stock: v(0), orders: v(1), order_set: v(2), ...stats }));
-          },
-          (err: unknown) => fail(res, state, err),
-        );
-    })
-    .any('/*', (res) => {
-      res.writeStatus('404 Not Found').end('not found');
-    });
-
-  let listenSocket: us_listen_socket | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
-    app.listen(opts.host ?? '127.0.0.1', opts.port ?? 0, (token: us_listen_socket | false) => {
-      if (!token) reject(new Error(`flash service: cannot listen on ${opts.port ?? 0}`));
-      else {
-        listenSocket = token;
-        resolve(uws.us_socket_local_port(token));
-      }
-    });
-  });
+      return redisQueryPrepared(redis, barrier, expire).then(() => SUCCESS, failure);
+    },
+    'POST /flash/reset': (req) => {
+      const stock = Number(req.query.get('stock') ?? '0');
+      if (!Number.isSafeInteger(stock) || stock < 0) return { status: 400, body: { dtm_result: 'FAILURE' } };
+      return service.reset(stock).then(() => SUCCESS, failure);
+    },
+    'GET /flash/stats': async () => {
+      const r = await redis.multi().get(keys.stock).get(keys.orders).scard(keys.orderSet).exec();
+      const v = (i: number): number => Number(r?.[i]?.[1] ?? NaN);
+      return { status: 200, body: { stock: v(0), orders: v(1), order_set: v(2), ...stats } };
+    },
+  };
+  const log = pino({ level: 'silent' });
+  const router = createRouter(routes, { maxBodyBytes: 1024 * 1024, maxInflight: 1_000_000, log, observe: () => undefined });
+  const server = await listen(router, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, sharePort: false, backend: 'auto', log });
+  const port = server.port;
   const publicUrl = opts.publicUrl ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
   msgTail =
     `,"trans_type":"msg","steps":[{"action":${JSON.stringify(`${publicUrl}/flash/order`)}}],"payloads":["{}"],` +
@@ -330,7 +241,8 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
       await redis.multi().set(keys.stock, String(stock)).set(keys.orders, '0').del(keys.orderSet).exec();
     },
     async close() {
-      if (listenSocket !== undefined) uws.us_listen_socket_close(listenSocket);
+      server.close();
+      server.closeConnections();
       await dtm.close();
       if (ownRedis) redis.disconnect();
     },

@@ -324,6 +324,24 @@ async function checkEndState(admin: Redis, keys: Keys, coordinatorUrl: string, r
   };
 }
 
+/**
+ * The HTTP server the coordinator's processes serve with, from their `HTTP server listening`
+ * lines (e.g. `uWebSockets.js (native)` or `node:http`); several are joined.
+ */
+function httpServerOf(log: string): string {
+  const servers = new Set<string>();
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const rec = JSON.parse(line) as { msg?: string; server?: string };
+      if (rec.msg === 'HTTP server listening' && typeof rec.server === 'string') servers.add(rec.server);
+    } catch {
+      // not a log line
+    }
+  }
+  return servers.size === 0 ? 'unknown' : [...servers].join(' + ');
+}
+
 async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResult> {
   const workload = WORKLOADS[name];
   const tag = `[${name}]`;
@@ -387,7 +405,8 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       say(`${tag} CPU profiles of the coordinator process(es)${isFlash(name) ? ' and the flash service' : ''} go to ${profDir}`);
     }
     coord = spawn(process.execPath, [...nodeArgs, MAIN, '--workers', String(opts.workers)], {
-      env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+      // info: the start-up lines name the HTTP backend (HTTP_BACKEND passes through); nothing logs at info per request.
+      env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keepOut = (d: Buffer): void => {
@@ -412,6 +431,8 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       await sleep(50);
     }
     if (opts.workers > 1) await sleep(500); // the last worker to fork is still binding its port
+    const httpServer = httpServerOf(coordOut);
+    say(`${tag} the coordinator serves HTTP with ${httpServer}`);
     const coordPids = [coord.pid!, ...childrenOf(coord.pid!)];
 
     // The flash sale's business service, with its stock set, in the stub's place.
@@ -523,7 +544,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       duration_s: opts.durationS,
       warmup_s: opts.warmupS,
       workers: opts.workers,
-      http_server: 'uWebSockets.js (native)',
+      http_server: httpServer,
       redis_autopipelining: process.env['REDIS_AUTOPIPELINING'] === '1' ? 'on' : 'off',
       redis_extra_config: opts.redisArgs,
       cpu_pinning:

@@ -6,15 +6,19 @@
  *
  * argv: port. Sends {type:'ready', port} once listening.
  */
-import { createRequire } from 'node:module';
 import type { HttpRequest, HttpResponse, us_listen_socket } from 'uWebSockets.js';
+import { loadUws } from '../src/http/uws-backend.js';
 import type { StubStats } from './lib/ipc.js';
 import { FAIL_MARK, STUB_PREFIX } from './workloads.js';
-import type * as Uws from 'uWebSockets.js';
 
-type UwsModule = typeof Uws;
-const require = createRequire(import.meta.url);
-const uws = require(`uWebSockets.js/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`) as UwsModule;
+// The stub stays on native uWS whichever backend the coordinator uses, so that comparing the
+// coordinator's backends changes one thing only.
+const loaded = loadUws();
+if (!loaded.ok) {
+  process.stderr.write(`stub: the bench's stub service needs a native uWebSockets.js binary, and none loads here: ${loaded.reason}\n`);
+  process.exit(1);
+}
+const uws = loaded.uws;
 
 const port = Number(process.argv[2] ?? 0);
 const calls: Record<string, number> = {};

@@ -11,7 +11,7 @@ import { createApi } from './http/api.js';
 import type { Handler } from './http/handler.js';
 import { createJsonRpc } from './http/json-rpc.js';
 import { createRouter } from './http/route.js';
-import { listen, type HttpServer } from './http/server.js';
+import { listen, type HttpBackendName, type HttpServer } from './http/server.js';
 import { createTopicsApi } from './http/topics-api.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -35,6 +35,8 @@ export interface AppOptions {
   redisUrl?: string;
   /** Start the background poller and index pruner. @default true */
   poll?: boolean;
+  /** Share the HTTP port with the other `--workers` processes (SO_REUSEPORT); else it is exclusive. @default false */
+  sharePort?: boolean;
 }
 
 export interface App {
@@ -49,6 +51,8 @@ export interface App {
   readonly log: Logger;
   /** The bound HTTP port, once started. */
   port(): number;
+  /** The HTTP backend serving, once started. */
+  httpBackend(): HttpBackendName | undefined;
   start(): Promise<void>;
   /** Stops accepting, drains requests and rounds (bounded), then closes Redis. */
   stop(): Promise<void>;
@@ -104,9 +108,16 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     redis,
     log,
     port: () => server?.port ?? 0,
+    httpBackend: () => server?.backend,
     async start() {
       await checkRedis(redis, keys, log, { clock, finishedDataExpireS: config.finishedDataExpireS });
-      server = await listen(config.httpHost, config.httpPort, (app) => router.register(app), log);
+      server = await listen(router, {
+        host: config.httpHost,
+        port: config.httpPort,
+        sharePort: opts.sharePort ?? false,
+        backend: config.httpBackend,
+        log: log.child({ c: 'http' }),
+      });
       if (opts.poll !== false) {
         poller.start();
         pruner.start();
@@ -117,6 +128,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       const deadline = Date.now() + 5000;
       while (router.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await Promise.all([poller.stop(), pruner.stop()]);
+      server?.closeConnections();
       while (engine.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await dispatcher.close();
       redis.disconnect();

@@ -4,13 +4,7 @@
  * redacted.
  */
 import type { Config } from './config.js';
-import { uwsImplementation } from './http/server.js';
 import type { RedisTarget } from './store/redis-target.js';
-
-/** The HTTP server in use, as the HTTP layer reports it (the one place to adapt when it changes). */
-export function httpBackend(): string {
-  return uwsImplementation === 'native' ? 'uWebSockets.js' : 'uWebSockets.js (pure-JS fallback)';
-}
 
 /** A URL with its password, if any, replaced by `***`. */
 export function redactUrl(url: string): string {

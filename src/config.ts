@@ -8,10 +8,16 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_DENY, parseFenceRules } from './url-fence.js';
 
+/** HTTP_BACKEND: which HTTP server carries the API (`auto`: native uWS where it loads, else node:http). */
+export const HTTP_BACKEND_CHOICES = ['auto', 'uws', 'node'] as const;
+export type HttpBackendChoice = (typeof HTTP_BACKEND_CHOICES)[number];
+
 /** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
 export interface Config {
   readonly httpPort: number;
   readonly httpHost: string;
+  /** The HTTP backend. @default 'auto' */
+  readonly httpBackend: HttpBackendChoice;
   /** `redis://…` URL, or undefined when Redis was not configured (embedded default applies). */
   readonly redisUrl: string | undefined;
   /** Cluster seed nodes `host:port`, when STORE_HOST lists more than one. */
@@ -161,7 +167,13 @@ function num(src: Source, key: string, dflt: number, opts: { min: number; intege
 function fenceList(src: Source, key: string, dflt: readonly string[]): readonly string[] {
   const raw = src[key]?.trim();
   if (raw === undefined || raw === '') return Object.freeze([...dflt]);
-  const entries = raw.toLowerCase() === 'none' ? [] : raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries =
+    raw.toLowerCase() === 'none'
+      ? []
+      : raw
+          .split(',')
+          .map((e) => e.trim())
+          .filter((e) => e !== '');
   try {
     parseFenceRules(entries);
   } catch (err) {
@@ -243,6 +255,10 @@ function buildConfig(src: Source): Config {
       redisUrl = `redis://${host}:${port}`;
     }
   }
+  const httpBackend = (src['HTTP_BACKEND']?.trim().toLowerCase() || 'auto') as HttpBackendChoice;
+  if (!HTTP_BACKEND_CHOICES.includes(httpBackend)) {
+    throw new ConfigError('HTTP_BACKEND', `must be one of ${HTTP_BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(src['HTTP_BACKEND'])}`);
+  }
   const alertWebHook = src['ALERT_WEB_HOOK']?.trim() ?? '';
   if (alertWebHook !== '' && !/^https?:\/\//.test(alertWebHook)) {
     throw new ConfigError('ALERT_WEB_HOOK', `must be an http(s) URL, got ${JSON.stringify(alertWebHook)}`);
@@ -253,6 +269,7 @@ function buildConfig(src: Source): Config {
   return Object.freeze({
     httpPort: num(src, 'HTTP_PORT', 36789, { min: 0, max: 65535, integer: true }),
     httpHost: src['HTTP_HOST']?.trim() || '0.0.0.0',
+    httpBackend,
     redisUrl,
     clusterNodes: Object.freeze(clusterNodes),
     redisPassword: src['STORE_PASSWORD'] || undefined,

@@ -7,7 +7,7 @@
  */
 import cluster from 'node:cluster';
 import { createApp } from './app.js';
-import { httpBackend, startupBanner } from './banner.js';
+import { startupBanner } from './banner.js';
 import { packageVersion } from './cli.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -26,7 +26,8 @@ export async function runCoordinator(config: Config): Promise<void> {
 }
 
 async function runWorker(config: Config, log: Logger): Promise<void> {
-  const app = createApp(config, { logger: log });
+  // Workers bind the port the primary bound, on purpose (SO_REUSEPORT).
+  const app = createApp(config, { logger: log, sharePort: true });
   try {
     await app.start();
   } catch (err) {
@@ -48,12 +49,11 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   // Every process must bind the same port: with port 0, the primary picks one for all.
   if (config.workers > 1 && config.httpPort === 0) config = Object.freeze({ ...config, httpPort: await freePort() });
 
-  log.info(startupBanner(config, target, packageVersion(), httpBackend()), 'dtm-redis starting');
   logRedisChoice(log, target);
 
   // The URL of a Redis found or started here; a configured one is in the config already.
   const redisUrl = target.mode === 'local' || target.mode === 'embedded' ? target.url : undefined;
-  const app = createApp(config, { logger: log, ...(redisUrl !== undefined ? { redisUrl } : {}) });
+  const app = createApp(config, { logger: log, sharePort: config.workers > 1, ...(redisUrl !== undefined ? { redisUrl } : {}) });
   try {
     await app.start();
   } catch (err) {
@@ -61,6 +61,8 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
     await embedded?.stop();
     process.exit(1);
   }
+  // Logged once serving, so it names the HTTP backend that HTTP_BACKEND=auto actually chose.
+  log.info(startupBanner(config, target, packageVersion(), app.httpBackend() ?? 'none'), 'dtm-redis started');
 
   let supervisor: Supervisor | undefined;
   if (config.workers > 1) {

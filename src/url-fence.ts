@@ -129,7 +129,10 @@ export function createUrlFence(config: { deny: readonly string[]; allow: readonl
         callback(err);
         return;
       }
-      const why = verdict(hostname.toLowerCase(), found.map((f) => f.address));
+      const why = verdict(
+        hostname.toLowerCase(),
+        found.map((f) => f.address),
+      );
       if (why !== undefined) {
         callback(Object.assign(new Error(`[DTM_URL_DENIED] ${why}`), { code: 'DTM_URL_DENIED' }));
         return;

@@ -1,13 +1,15 @@
 /**
- * The one wrapper every request goes through (DESIGN.md §6): abort flag, a synchronous snapshot
- * of the request, a bounded body read, JSON decoding, the handler, and exactly one corked reply.
- * Every error becomes DTM's body shape here and nowhere else.
+ * The one wrapper every request goes through (DESIGN.md §6), whichever HTTP backend carries it
+ * (`uws-backend.ts` or `node-backend.ts`): route matching, abort handling, a bounded body read,
+ * JSON decoding, load shedding, the handler, exactly one reply, and the request metrics. Every
+ * error becomes DTM's body shape here and nowhere else. Nothing in this file knows a transport:
+ * a backend hands over the query string, the raw path parameters and the body bytes, and gets
+ * back one `send(status, contentType, body)`.
  */
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { BadRequestError, OverloadedError, PayloadTooLargeError, toDtmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Handler, Reply } from './handler.js';
-import { JSON_TYPE, statusLine, TEXT_TYPE } from './respond.js';
+import { JSON_TYPE, TEXT_TYPE } from './respond.js';
 
 /** Observes each request (DTM's `dtm_server_process_total` and response duration). */
 export type RequestObserver = (api: string, status: number, seconds: number) => void;
@@ -21,12 +23,58 @@ export interface RouterOptions {
   observe: RequestObserver;
 }
 
+/** The methods a route may name; ANY matches every method. */
+export const ROUTE_METHODS = ['GET', 'POST', 'DELETE', 'ANY'] as const;
+export type RouteMethod = (typeof ROUTE_METHODS)[number];
+
+/** One entry of the route table, as a backend registers it. */
+export interface Route {
+  /** `METHOD /path`, the key it was given under. */
+  readonly key: string;
+  readonly method: RouteMethod;
+  /** The path pattern, uWS syntax: `/api/dtmsvr/topic/:topicName`. */
+  readonly path: string;
+  /** Path segments (`path.split('/')`); a segment starting with `:` is a parameter. */
+  readonly segments: readonly string[];
+  /** The `api` metric label. */
+  readonly api: string;
+  readonly paramCount: number;
+  /** POST routes read a body; the others never do. */
+  readonly hasBody: boolean;
+  readonly rawBody: boolean;
+  readonly handler: Handler;
+}
+
+/** Writes the one response of a request. Called at most once, and never after an abort. */
+export type Send = (status: number, contentType: string, body: string) => void;
+
+/** One request in progress: the backend feeds it body bytes and tells it about an abort. */
+export interface Exchange {
+  /**
+   * A piece of the body. A chunk passed with `isLast` false must stay valid after the call (the
+   * backend copies it if its buffer is reused); the last one is only read during the call. A
+   * route without a body gets one empty last chunk, which starts its handler.
+   */
+  data(chunk: Uint8Array, isLast: boolean): void;
+  /** The client went away: a running handler finishes, but nothing is sent. */
+  abort(): void;
+}
+
 export interface Router {
   /** Requests in flight, for graceful shutdown. */
   inflight(): number;
-  /** Registers every route on the app, plus gin's plain 404 for the rest. */
-  register(app: TemplatedApp): void;
+  /** Every route, for a backend with its own router (uWS). */
+  readonly routes: readonly Route[];
+  /** The route of `method` and `path` (undecoded, no query string) and its raw parameters, for a backend without one (node:http). */
+  match(method: string, path: string): { route: Route; params: string[] } | undefined;
+  /** Starts a request on `route`; nothing runs until its first `data` call. */
+  begin(route: Route, query: string, rawParams: readonly string[], send: Send): Exchange;
+  /** gin's answer for an unknown route or method. */
+  notFound(send: Send): void;
 }
+
+/** The one chunk of a route without a body, and the last chunk of a body whose end carries no bytes. */
+export const EMPTY_CHUNK = new Uint8Array(0);
 
 /** The `api` label: the route's last path segment, lower-cased (DTM's), never a query string or id. */
 function apiLabel(path: string): string {
@@ -35,7 +83,7 @@ function apiLabel(path: string): string {
 
 /**
  * Percent-decodes a path parameter (gin matches on the decoded path). A malformed escape stays as
- * sent: decodeURIComponent would throw inside the uWS callback and take the process down.
+ * sent: decodeURIComponent would throw inside the backend's callback and take the process down.
  */
 function decodeParam(raw: string): string {
   try {
@@ -45,24 +93,41 @@ function decodeParam(raw: string): string {
   }
 }
 
+/** The body as text: the last chunk alone when it is the whole body (no copy), else all of them joined. */
+function bodyText(chunks: readonly Uint8Array[], last: Uint8Array): string {
+  if (chunks.length === 0) return Buffer.from(last.buffer, last.byteOffset, last.byteLength).toString('utf8');
+  return Buffer.concat([...chunks, last]).toString('utf8');
+}
+
+function parseRoute(key: string, handler: Handler, rawBodyRoutes: ReadonlySet<string> | undefined): Route {
+  const space = key.indexOf(' ');
+  const method = key.slice(0, space) as RouteMethod;
+  if (!ROUTE_METHODS.includes(method)) throw new Error(`unsupported method in route ${key}`);
+  const path = key.slice(space + 1);
+  return {
+    key,
+    method,
+    path,
+    segments: path.split('/'),
+    api: apiLabel(path.replace(/\/:[^/]+$/, '')),
+    paramCount: (path.match(/\/:/g) ?? []).length,
+    hasBody: method === 'POST',
+    rawBody: rawBodyRoutes?.has(key) ?? false,
+    handler,
+  };
+}
+
 /** Creates the router over `routes`, keyed `METHOD /path` (METHOD may be ANY). */
 export function createRouter(routes: Record<string, Handler>, opts: RouterOptions): Router {
   let inflight = 0;
   const { log } = opts;
-
-  function reply(res: HttpResponse, state: { aborted: boolean; done: boolean }, r: Reply, api: string, started: number): void {
-    if (state.done) return;
-    state.done = true;
-    inflight--;
-    opts.observe(api, r.status, (performance.now() - started) / 1000);
-    if (state.aborted) return;
-    const body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-    res.cork(() => {
-      res
-        .writeStatus(statusLine(r.status))
-        .writeHeader('content-type', typeof r.body === 'string' ? TEXT_TYPE : JSON_TYPE)
-        .end(body);
-    });
+  const table = Object.entries(routes).map(([key, handler]) => parseRoute(key, handler, opts.rawBodyRoutes));
+  // Static paths by `METHOD path` for the common case; routes with parameters are tried in order.
+  const exact = new Map<string, Route>();
+  const patterns: Route[] = [];
+  for (const r of table) {
+    if (r.paramCount === 0) exact.set(`${r.method} ${r.path}`, r);
+    else patterns.push(r);
   }
 
   function errorReply(err: unknown, api: string): Reply {
@@ -74,112 +139,124 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
     return { status: e.status, body };
   }
 
-  function handle(handler: Handler, api: string, hasBody: boolean, paramCount: number, rawBody: boolean): (res: HttpResponse, req: HttpRequest) => void {
-    return (res, req) => {
-      const started = performance.now();
-      const state = { aborted: false, done: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
-      inflight++;
-      // Snapshot everything from req now: it is invalid after this function returns.
-      const query = new URLSearchParams(req.getQuery() ?? '');
-      const params: string[] = [];
-      for (let i = 0; i < paramCount; i++) params.push(decodeParam(req.getParameter(i) ?? ''));
-
-      const run = (body: unknown): void => {
-        if (inflight > opts.maxInflight) {
-          reply(res, state, errorReply(new OverloadedError(), api), api, started);
-          return;
-        }
-        let result: Promise<Reply> | Reply;
-        try {
-          result = handler({ body, query, params });
-        } catch (err) {
-          reply(res, state, errorReply(err, api), api, started);
-          return;
-        }
-        if (result instanceof Promise) {
-          result.then(
-            (r) => reply(res, state, r, api, started),
-            (err: unknown) => reply(res, state, errorReply(err, api), api, started),
-          );
-        } else {
-          reply(res, state, result, api, started);
-        }
-      };
-
-      if (!hasBody) {
-        run(undefined);
-        return;
+  function matchPattern(r: Route, method: string, parts: readonly string[]): string[] | undefined {
+    if (r.method !== 'ANY' && r.method !== method) return undefined;
+    if (parts.length !== r.segments.length) return undefined;
+    const params: string[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const seg = r.segments[i]!;
+      if (seg.startsWith(':')) {
+        if (parts[i] === '') return undefined;
+        params.push(parts[i]!);
+      } else if (seg !== parts[i]) {
+        return undefined;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.onData((chunk, isLast) => {
-        if (state.done) return;
-        size += chunk.byteLength;
-        if (size > opts.maxBodyBytes) {
-          reply(res, state, errorReply(new PayloadTooLargeError(opts.maxBodyBytes), api), api, started);
-          return;
-        }
-        if (!isLast) {
-          // uWS neuters the chunk when this callback returns: keep a copy.
-          chunks.push(Buffer.from(chunk.slice(0)));
-          return;
-        }
-        // The last (often the only) chunk is decoded while it is still valid, without a copy.
-        const text = chunks.length === 0 ? Buffer.from(chunk).toString('utf8') : Buffer.concat([...chunks, Buffer.from(chunk)]).toString('utf8');
-        if (rawBody) {
-          run(text);
-          return;
-        }
-        let body: unknown;
-        try {
-          body = text.length === 0 ? {} : JSON.parse(text);
-        } catch (err) {
-          reply(res, state, errorReply(new BadRequestError(`[DTM_BAD_JSON] the body is not valid JSON: ${(err as Error).message}`), api), api, started);
-          return;
-        }
-        run(body);
-      });
-    };
+    }
+    return params;
   }
 
   return {
     inflight: () => inflight,
-    register(app) {
-      for (const [key, handler] of Object.entries(routes)) {
-        const space = key.indexOf(' ');
-        const method = key.slice(0, space);
-        const path = key.slice(space + 1);
-        const api = apiLabel(path.replace(/\/:[^/]+$/, ''));
-        const paramCount = (path.match(/\/:/g) ?? []).length;
-        const hasBody = method === 'POST';
-        const h = handle(handler, api, hasBody, paramCount, opts.rawBodyRoutes?.has(key) ?? false);
-        switch (method) {
-          case 'GET':
-            app.get(path, h);
-            break;
-          case 'POST':
-            app.post(path, h);
-            break;
-          case 'DELETE':
-            app.del(path, h);
-            break;
-          case 'ANY':
-            app.any(path, h);
-            break;
-          default:
-            throw new Error(`unsupported method in route ${key}`);
-        }
+    routes: table,
+
+    match(method, path) {
+      const m = method.toUpperCase();
+      const route = exact.get(`${m} ${path}`) ?? exact.get(`ANY ${path}`);
+      if (route !== undefined) return { route, params: [] };
+      const parts = path.split('/');
+      for (const r of patterns) {
+        const params = matchPattern(r, m, parts);
+        if (params !== undefined) return { route: r, params };
       }
-      // gin's answer for an unknown route or method.
-      app.any('/*', (res) => {
-        opts.observe('unknown', 404, 0);
-        res.cork(() => {
-          res.writeStatus(statusLine(404)).writeHeader('content-type', TEXT_TYPE).end('404 page not found');
-        });
-      });
+      return undefined;
+    },
+
+    begin(route, rawQuery, rawParams, send) {
+      const started = performance.now();
+      const { api } = route;
+      let aborted = false;
+      let done = false;
+      let ran = false;
+      let size = 0;
+      const chunks: Uint8Array[] = [];
+      inflight++;
+      // Snapshot the request now: a backend's request object may be invalid once its callback returns.
+      const query = new URLSearchParams(rawQuery);
+      const params = rawParams.map(decodeParam);
+
+      const reply = (r: Reply): void => {
+        if (done) return;
+        done = true;
+        inflight--;
+        opts.observe(api, r.status, (performance.now() - started) / 1000);
+        if (aborted) return;
+        const text = typeof r.body === 'string';
+        send(r.status, text ? TEXT_TYPE : JSON_TYPE, text ? (r.body as string) : JSON.stringify(r.body));
+      };
+      const fail = (err: unknown): void => reply(errorReply(err, api));
+
+      const run = (body: unknown): void => {
+        ran = true;
+        if (inflight > opts.maxInflight) {
+          fail(new OverloadedError());
+          return;
+        }
+        let result: Promise<Reply> | Reply;
+        try {
+          result = route.handler({ body, query, params });
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (result instanceof Promise) result.then(reply, fail);
+        else reply(result);
+      };
+
+      return {
+        data(chunk, isLast) {
+          if (done || ran || aborted) return;
+          if (!route.hasBody) {
+            if (isLast) run(undefined);
+            return;
+          }
+          size += chunk.byteLength;
+          if (size > opts.maxBodyBytes) {
+            fail(new PayloadTooLargeError(opts.maxBodyBytes));
+            return;
+          }
+          if (!isLast) {
+            chunks.push(chunk);
+            return;
+          }
+          const text = bodyText(chunks, chunk);
+          chunks.length = 0;
+          if (route.rawBody) {
+            run(text);
+            return;
+          }
+          let body: unknown;
+          try {
+            body = text.length === 0 ? {} : JSON.parse(text);
+          } catch (err) {
+            fail(new BadRequestError(`[DTM_BAD_JSON] the body is not valid JSON: ${(err as Error).message}`));
+            return;
+          }
+          run(body);
+        },
+        abort() {
+          aborted = true;
+          // Gone before its body arrived: the handler never runs, so nothing else would end it.
+          if (!ran && !done) {
+            done = true;
+            inflight--;
+          }
+        },
+      };
+    },
+
+    notFound(send) {
+      opts.observe('unknown', 404, 0);
+      send(404, TEXT_TYPE, '404 page not found');
     },
   };
 }

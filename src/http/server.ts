@@ -1,64 +1,69 @@
 /**
- * The uWebSockets.js HTTP front. The native binary is loaded directly: the npm package would
- * otherwise fall back silently to a slow pure-JS server when the binary does not load, and we
- * refuse that unless UWS_ALLOW_FALLBACK=1 says so out loud.
+ * The HTTP front: picks the backend and listens. `HTTP_BACKEND=auto` (the default) serves with
+ * native uWebSockets.js where its binary loads (Node 20 here) and with node:http elsewhere
+ * (Node 22 and 24 on Debian 12, whose glibc 2.36 the newer uWS binaries do not support); `uws` or
+ * `node` insists on one. Never uWS's pure-JS fallback: it is node:http under a uWS-shaped layer
+ * (slower than node:http alone, and its getQuery() throws on Node 22). The start-up line says
+ * which backend serves, and why when `auto` could not use uWS.
  */
-import { createRequire } from 'node:module';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpBackendChoice } from '../config.js';
 import type { Logger } from '../log.js';
-import type * as Uws from 'uWebSockets.js';
+import { ListenError, type HttpBackendName, type HttpServer, type ListenAt } from './backend.js';
+import { listenNode } from './node-backend.js';
+import type { Router } from './route.js';
+import { loadUws, listenUws } from './uws-backend.js';
 
-type UwsModule = typeof Uws;
+export type { HttpBackendName, HttpServer } from './backend.js';
 
-const require = createRequire(import.meta.url);
+export interface ListenOptions extends ListenAt {
+  backend: HttpBackendChoice;
+  log: Logger;
+}
 
-/** Which implementation is in use: the native binary, or the pure-JS fallback when allowed. */
-export let uwsImplementation: 'native' | 'fallback' = 'native';
+/** How the start-up line names each backend. */
+const BACKEND_NAMES: Readonly<Record<HttpBackendName, string>> = {
+  uws: 'uWebSockets.js (native)',
+  node: 'node:http',
+};
 
-function loadUws(): UwsModule {
-  const binary = `uWebSockets.js/binaries/uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  try {
-    return require(binary) as UwsModule;
-  } catch (err) {
-    if (process.env['UWS_ALLOW_FALLBACK'] !== '1') {
-      throw new Error(
-        `the native uWebSockets.js binary (${binary}) does not load here: ${(err as Error).message}. ` +
-          'Set UWS_ALLOW_FALLBACK=1 to run on the slow pure-JS fallback instead.',
-        { cause: err },
+/**
+ * Serves `router` on the chosen backend.
+ * @throws ListenError when the port is taken (`[DTM_PORT_IN_USE]`) or `HTTP_BACKEND=uws` cannot load its binary.
+ */
+export async function listen(router: Router, opts: ListenOptions): Promise<HttpServer> {
+  const { log } = opts;
+  const at: ListenAt = { host: opts.host, port: opts.port, sharePort: opts.sharePort };
+  let server: HttpServer;
+  let binary: string | undefined;
+  if (opts.backend === 'node') {
+    server = await listenNode(router, at);
+  } else {
+    const uws = loadUws();
+    if (uws.ok) {
+      server = await listenUws(uws.uws, router, at);
+      binary = uws.binary;
+    } else if (opts.backend === 'uws') {
+      throw new ListenError(`[DTM_HTTP_BACKEND] HTTP_BACKEND=uws, but no native uWebSockets.js binary loads here: ${uws.reason}`);
+    } else {
+      log.warn(
+        { reason: uws.reason, node: process.version },
+        'no native uWebSockets.js binary loads on this runtime: serving with node:http instead (slower, see bench/README.md)',
       );
+      server = await listenNode(router, at);
     }
-    uwsImplementation = 'fallback';
-    return require('uWebSockets.js') as UwsModule;
   }
-}
-
-const uws = loadUws();
-
-export type RouteHandler = (res: HttpResponse, req: HttpRequest) => void;
-
-export interface HttpServer {
-  /** The port actually bound (useful with port 0). */
-  readonly port: number;
-  /** Stops accepting connections. */
-  close(): void;
-}
-
-/** Builds the app, lets `register` add routes, and listens. */
-export function listen(host: string, port: number, register: (app: TemplatedApp) => void, log: Logger): Promise<HttpServer> {
-  const app = uws.App();
-  register(app);
-  return new Promise((resolve, reject) => {
-    app.listen(host, port, (token: us_listen_socket | false) => {
-      if (!token) {
-        reject(new Error(`cannot listen on ${host}:${port}`));
-        return;
-      }
-      const bound = uws.us_socket_local_port(token);
-      log.info({ port: bound, uws: uwsImplementation }, 'HTTP server listening');
-      resolve({
-        port: bound,
-        close: () => uws.us_listen_socket_close(token),
-      });
-    });
-  });
+  // The message stays `HTTP server listening` (scripts and tests look for it); the fields name the backend.
+  log.info(
+    {
+      host: opts.host,
+      port: server.port,
+      backend: server.backend,
+      server: BACKEND_NAMES[server.backend],
+      ...(binary !== undefined ? { binary } : {}),
+      node: process.version,
+      sharePort: opts.sharePort,
+    },
+    'HTTP server listening',
+  );
+  return server;
 }

@@ -4,7 +4,7 @@
  * with poller.tick(); only the finished-data TTL (a Redis TTL) needs real time.
  */
 import t from 'tap';
-import { uwsImplementation } from '../../src/http/server.js';
+import { loadUws } from '../../src/http/uws-backend.js';
 import { startBusi, type Busi, type BusiCall } from '../fixtures/busi.js';
 import { gidOf, sagaBody, startTestApp, type TestApp } from '../fixtures/app.js';
 
@@ -510,8 +510,13 @@ t.test('64. GET /api/metrics: DTM counters after a saga; the api label never hol
   t.notMatch(m.text, gid, 'the gid appears nowhere in the metrics');
 });
 
-t.test('the uWS native binary is in use', async (t) => {
-  t.equal(uwsImplementation, 'native', 'uwsImplementation is native, not the JS fallback');
+t.test('the HTTP backend is the one chosen: HTTP_BACKEND, else native uWS where its binary loads (always on Node 20), else node:http', async (t) => {
+  const chosen = process.env['HTTP_BACKEND'] ?? 'auto';
+  const uws = loadUws();
+  if (process.versions.modules === '115' && process.platform === 'linux' && process.arch === 'x64')
+    t.ok(uws.ok, `the native uWS binary loads on Node 20 (${uws.ok ? uws.binary : uws.reason})`);
+  const want = chosen === 'auto' ? (uws.ok ? 'uws' : 'node') : chosen;
+  t.equal(dtm.app.httpBackend(), want, `HTTP_BACKEND=${chosen} serves with ${want}`);
 });
 
 t.test('only executable input is accepted: bad ports, hosts, headers and gids are 400s with a stable code, nothing stored', async (t) => {
@@ -536,7 +541,11 @@ t.test('only executable input is accepted: bad ports, hosts, headers and gids ar
   }
   for (const gid of ['Xa;b', 'a\nb', 'a\rb']) {
     await expectRejected(t, dtm, 'submit', saga(gid, ''), `gid ${JSON.stringify(gid)}`, { message: /^\[DTM_BAD_GID\]/ });
-    t.strictSame(await dtm.query(gid.replace(/[;\r\n]/g, '')), { transaction: null, branches: [] }, `no transaction under the stripped gid of ${JSON.stringify(gid)}`);
+    t.strictSame(
+      await dtm.query(gid.replace(/[;\r\n]/g, '')),
+      { transaction: null, branches: [] },
+      `no transaction under the stripped gid of ${JSON.stringify(gid)}`,
+    );
   }
 
   const tcc = gidOf(t.name);
@@ -557,10 +566,17 @@ t.test('only executable input is accepted: bad ports, hosts, headers and gids ar
 t.test('the URL fence refuses link-local metadata targets at submit, registerBranch and subscribe', async (t) => {
   const gid = gidOf(t.name);
   const metadata = 'http://169.254.169.254/latest/meta-data';
-  await expectRejected(t, dtm, 'submit', JSON.stringify({ gid, trans_type: 'saga', steps: [{ action: metadata, compensate: '' }], payloads: ['{}'] }), 'a saga step', {
-    gid,
-    message: /^\[DTM_URL_DENIED\] 169\.254\.169\.254/,
-  });
+  await expectRejected(
+    t,
+    dtm,
+    'submit',
+    JSON.stringify({ gid, trans_type: 'saga', steps: [{ action: metadata, compensate: '' }], payloads: ['{}'] }),
+    'a saga step',
+    {
+      gid,
+      message: /^\[DTM_URL_DENIED\] 169\.254\.169\.254/,
+    },
+  );
   await expectRejected(t, dtm, 'prepare', JSON.stringify({ gid, trans_type: 'msg', query_prepared: 'http://[fd00:ec2::254]/q' }), 'a check-back URL', {
     gid,
     message: /^\[DTM_URL_DENIED\]/,
@@ -575,5 +591,9 @@ t.test('the URL fence refuses link-local metadata targets at submit, registerBra
     'a TCC branch',
     { message: /^\[DTM_URL_DENIED\]/ },
   );
-  t.match(await dtm.get(`subscribe?topic=t-fence&url=${encodeURIComponent(metadata)}`), { status: 400, body: { message: /^\[DTM_URL_DENIED\]/ } }, 'a subscriber');
+  t.match(
+    await dtm.get(`subscribe?topic=t-fence&url=${encodeURIComponent(metadata)}`),
+    { status: 400, body: { message: /^\[DTM_URL_DENIED\]/ } },
+    'a subscriber',
+  );
 });

@@ -56,14 +56,18 @@ async function start(dir: string, extra: Record<string, string> = {}, args: stri
   return c;
 }
 
-/** The `redis` fields of the start-up banner. */
-function bannerRedis(c: CoordinatorProcess): { mode: string; origin: string; pid: number; url: string; diesWithParent: boolean } {
-  for (const line of c.output().split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const rec = JSON.parse(line) as { msg?: string; redis?: never };
-    if (rec.msg === 'dtm-redis starting') return rec.redis!;
+/** The `redis` fields of the start-up banner, logged once the coordinator serves. */
+async function bannerRedis(c: CoordinatorProcess): Promise<{ mode: string; origin: string; pid: number; url: string; diesWithParent: boolean }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    for (const line of c.output().split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const rec = JSON.parse(line) as { msg?: string; redis?: never };
+      if (rec.msg === 'dtm-redis started') return rec.redis!;
+    }
+    if (Date.now() > deadline) throw new Error(`no banner in:\n${c.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`no banner in:\n${c.output()}`);
 }
 
 async function ping(c: CoordinatorProcess): Promise<number> {
@@ -92,7 +96,7 @@ t.test('SIGTERM stops the redis-server the coordinator started', async (t) => {
   const c = await start(dir);
   const servers = serversIn(dir);
   t.equal(servers.length, 1, 'one redis-server in the data directory');
-  const redis = bannerRedis(c);
+  const redis = await bannerRedis(c);
   t.match(redis, { mode: 'embedded', origin: 'started', diesWithParent: true, pid: servers[0] }, 'the banner names the server it started');
   t.equal(redis.url, `redis://127.0.0.1:${readFileSync(join(dir, 'redis.port'), 'utf8').trim()}`, 'on the port the data directory keeps');
   t.equal(await ping(c), 200, 'the coordinator serves');
@@ -114,7 +118,7 @@ t.test('kill -9: the redis-server dies with the coordinator; a restart starts ex
   const servers = serversIn(dir);
   t.equal(servers.length, 1, 'exactly one redis-server after the restart');
   t.not(servers[0], first, 'a new one');
-  t.equal(bannerRedis(b).url, bannerRedis(a).url, 'on the same port');
+  t.equal((await bannerRedis(b)).url, (await bannerRedis(a)).url, 'on the same port');
   t.equal(await ping(b), 200, 'the restarted coordinator serves');
   await b.stop();
   t.same(serversIn(dir), [], 'and stops it on SIGTERM');
@@ -125,13 +129,13 @@ t.test('two coordinators started at once on one data directory share one redis-s
   const [a, b] = await Promise.all([start(dir), start(dir)]);
   const servers = serversIn(dir);
   t.equal(servers.length, 1, 'exactly one redis-server');
-  const origins = [bannerRedis(a), bannerRedis(b)].map((r) => r.origin).sort();
+  const origins = [await bannerRedis(a), await bannerRedis(b)].map((r) => r.origin).sort();
   t.same(origins, ['reused', 'started'], 'one started it, the other reuses it');
-  t.equal(bannerRedis(a).pid, servers[0], 'both name that server');
-  t.equal(bannerRedis(b).pid, servers[0], 'both name that server');
+  t.equal((await bannerRedis(a)).pid, servers[0], 'both name that server');
+  t.equal((await bannerRedis(b)).pid, servers[0], 'both name that server');
   t.same([await ping(a), await ping(b)], [200, 200], 'both serve');
 
-  const [owner, user] = bannerRedis(a).origin === 'started' ? [a, b] : [b, a];
+  const [owner, user] = (await bannerRedis(a)).origin === 'started' ? [a, b] : [b, a];
   await user.stop();
   t.same(serversIn(dir), servers, 'the coordinator that reused the server leaves it running when it stops');
   await owner.stop();
@@ -150,7 +154,7 @@ t.test('without setpriv, a redis-server that outlived a kill -9 is reused by the
   symlinkSync(redisServer, join(bin, 'redis-server'));
   const dir = dataDir();
   const a = await start(dir, { PATH: bin });
-  t.match(bannerRedis(a), { origin: 'started', diesWithParent: false }, 'started without being tied to the coordinator');
+  t.match(await bannerRedis(a), { origin: 'started', diesWithParent: false }, 'started without being tied to the coordinator');
   t.match(a.output(), /setpriv \(util-linux\) not found/, 'and says so');
   const [orphan] = serversIn(dir);
   await a.kill9();
@@ -158,7 +162,7 @@ t.test('without setpriv, a redis-server that outlived a kill -9 is reused by the
   t.same(serversIn(dir), [orphan], 'the redis-server outlived the kill -9');
 
   const b = await start(dir, { PATH: bin });
-  t.match(bannerRedis(b), { origin: 'reused', pid: orphan }, 'the restart reuses it');
+  t.match(await bannerRedis(b), { origin: 'reused', pid: orphan }, 'the restart reuses it');
   t.same(serversIn(dir), [orphan], 'still exactly one redis-server');
   t.equal(await ping(b), 200, 'the restarted coordinator serves');
   await b.stop();

@@ -63,7 +63,54 @@ function rng(seed: number): () => number {
   };
 }
 
-const CHARS = ['a', 'Z', '0', '-', '.', '_', '~', '/', '?', '#', '&', '=', '%', '%20', '%zz', ' ', '\t', '\r', '\n', '\u0000', ':', '@', '[', ']', '{', '}', '|', '\\', '^', '`', '"', "'", '<', '>', 'é', '😀', '\u00ff', '\u0100', ',', ';', '!', '*', '(', ')', '$', '+'];
+const CHARS = [
+  'a',
+  'Z',
+  '0',
+  '-',
+  '.',
+  '_',
+  '~',
+  '/',
+  '?',
+  '#',
+  '&',
+  '=',
+  '%',
+  '%20',
+  '%zz',
+  ' ',
+  '\t',
+  '\r',
+  '\n',
+  '\u0000',
+  ':',
+  '@',
+  '[',
+  ']',
+  '{',
+  '}',
+  '|',
+  '\\',
+  '^',
+  '`',
+  '"',
+  "'",
+  '<',
+  '>',
+  'é',
+  '😀',
+  '\u00ff',
+  '\u0100',
+  ',',
+  ';',
+  '!',
+  '*',
+  '(',
+  ')',
+  '$',
+  '+',
+];
 
 t.test('property: every transaction the parser accepts has branch calls the HTTP client makes', async (t) => {
   const random = rng(20261201);
@@ -73,12 +120,31 @@ t.test('property: every transaction the parser accepts has branch calls the HTTP
     pick(['http', 'https', 'HTTP', 'ftp', '', 'hTTps']) +
     pick(['://', ':/', '//', ':', '://']) +
     pick(['', '', 'u@', 'u:p@', '@', '%zz@', `${text(4)}@`]) +
-    pick(['127.0.0.1', 'localhost', '[::1]', '[::1', '::1', 'example.com', 'ex ample', '%zz', 'a..b', '0x7f.1', 'ｅｘ.com', '', 'xn--n3h.com', '-a.com', 'a_b.com', '999.1.1.1', text(6)]) +
+    pick([
+      '127.0.0.1',
+      'localhost',
+      '[::1]',
+      '[::1',
+      '::1',
+      'example.com',
+      'ex ample',
+      '%zz',
+      'a..b',
+      '0x7f.1',
+      'ｅｘ.com',
+      '',
+      'xn--n3h.com',
+      '-a.com',
+      'a_b.com',
+      '999.1.1.1',
+      text(6),
+    ]) +
     pick(['', '', ':0', ':1', ':80', ':65535', ':65536', ':99999', ':-1', ':abc', ':', ':080']) +
     pick(['', '/', `/${text(8)}`, `/x?${text(6)}`, `/${text(4)}#${text(3)}`]);
   const headers = (): Record<string, string> => {
     const out: Record<string, string> = {};
-    for (let i = Math.floor(random() * 3); i > 0; i--) out[pick(['x-a', 'X-Trace', 'authorization', text(5), 'content-type', 'host'])] = pick(['v', '', text(8)]);
+    for (let i = Math.floor(random() * 3); i > 0; i--)
+      out[pick(['x-a', 'X-Trace', 'authorization', text(5), 'content-type', 'host'])] = pick(['v', '', text(8)]);
     return out;
   };
   // Every connection attempt fails with a sentinel: reaching it proves undici accepted the request.
@@ -108,7 +174,9 @@ t.test('property: every transaction the parser accepts has branch calls the HTTP
       timeoutMs: 1000,
     });
     if (!outcome.detail.includes('SENTINEL')) {
-      t.fail(`case ${i}: accepted ${JSON.stringify(action)} with headers ${JSON.stringify(branch_headers)}, but the call never got to connect: ${outcome.detail}`);
+      t.fail(
+        `case ${i}: accepted ${JSON.stringify(action)} with headers ${JSON.stringify(branch_headers)}, but the call never got to connect: ${outcome.detail}`,
+      );
       return;
     }
   }

@@ -20,6 +20,7 @@ function yamlFile(text: string): string {
 const DEFAULTS: Config = {
   httpPort: 36789,
   httpHost: '0.0.0.0',
+  httpBackend: 'auto',
   redisUrl: undefined,
   clusterNodes: [],
   redisPassword: undefined,
@@ -62,6 +63,9 @@ t.test('each environment variable sets its setting', async (t) => {
   const rows: [env: Record<string, string>, want: Partial<Config>][] = [
     [{ HTTP_PORT: '8080' }, { httpPort: 8080 }],
     [{ HTTP_HOST: '127.0.0.1' }, { httpHost: '127.0.0.1' }],
+    [{ HTTP_BACKEND: 'node' }, { httpBackend: 'node' }],
+    [{ HTTP_BACKEND: ' UWS ' }, { httpBackend: 'uws' }],
+    [{ HTTP_BACKEND: 'auto' }, { httpBackend: 'auto' }],
     [{ REDIS_URL: 'redis://r.test:6380/2' }, { redisUrl: 'redis://r.test:6380/2' }],
     [{ REDIS_URL: 'rediss://r.test:6380' }, { redisUrl: 'rediss://r.test:6380' }],
     [{ STORE_HOST: 'r.test' }, { redisUrl: 'redis://r.test:6379' }],
@@ -179,6 +183,7 @@ t.test('an invalid value throws a ConfigError whose message names the key', asyn
     { name: 'STORE_BUCKETS=32768', env: { STORE_BUCKETS: '32768' }, key: 'STORE_BUCKETS' },
     { name: 'TIMEOUT_TO_FAIL < RETRY_INTERVAL', env: { RETRY_INTERVAL: '20', TIMEOUT_TO_FAIL: '10' }, key: 'TIMEOUT_TO_FAIL' },
     { name: 'HTTP_PORT out of range', env: { HTTP_PORT: '70000' }, key: 'HTTP_PORT' },
+    { name: 'HTTP_BACKEND unknown', env: { HTTP_BACKEND: 'fallback' }, key: 'HTTP_BACKEND' },
     { name: 'HTTP_PORT fractional', env: { HTTP_PORT: '80.5' }, key: 'HTTP_PORT' },
     { name: 'STORE_PORT not a number', env: { STORE_HOST: 'h', STORE_PORT: 'x' }, key: 'STORE_PORT' },
     { name: 'STORE_HOST cluster node without port', env: { STORE_HOST: 'a:1,b' }, key: 'STORE_HOST' },

@@ -10,7 +10,8 @@ import { createUrlFence, DEFAULT_DENY, parseFenceRules } from '../../src/url-fen
 
 t.test('rules: CIDRs, addresses, names and suffixes; anything else is refused', async (t) => {
   t.doesNotThrow(() => parseFenceRules(['10.0.0.0/8', '::1', 'fd00::/8', 'metadata.internal', '.corp.example', '*.svc.local', ' ']), 'all forms parse');
-  for (const bad of ['10.0.0.0/33', '::/129', 'not a host', 'a..b', 'http://x', '1.2.3.4/x']) t.throws(() => parseFenceRules([bad]), /not a/, `${bad} is refused`);
+  for (const bad of ['10.0.0.0/33', '::/129', 'not a host', 'a..b', 'http://x', '1.2.3.4/x'])
+    t.throws(() => parseFenceRules([bad]), /not a/, `${bad} is refused`);
 });
 
 t.test('the default denies only link-local metadata addresses', async (t) => {
@@ -40,7 +41,11 @@ t.test('configuration: defaults, lists, none, and a bad entry named', async (t) 
   t.strictSame(loadConfig({}, []).branchUrlDeny, [...DEFAULT_DENY], 'default deny');
   t.strictSame(loadConfig({ BRANCH_URL_DENY: 'none' }, []).branchUrlDeny, [], 'none: nothing denied');
   t.strictSame(loadConfig({ BRANCH_URL_ALLOW: '10.0.0.0/8, .corp' }, []).branchUrlAllow, ['10.0.0.0/8', '.corp'], 'a comma-separated list');
-  t.throws(() => loadConfig({ BRANCH_URL_DENY: '10.0.0.0/99' }, []), { name: 'ConfigError', message: /BRANCH_URL_DENY: not a CIDR/ }, 'a bad CIDR names the key');
+  t.throws(
+    () => loadConfig({ BRANCH_URL_DENY: '10.0.0.0/99' }, []),
+    { name: 'ConfigError', message: /BRANCH_URL_DENY: not a CIDR/ },
+    'a bad CIDR names the key',
+  );
 });
 
 t.test('branch calls are fenced when made: names through DNS, address literals and redirects before connecting', async (t) => {
@@ -54,17 +59,32 @@ t.test('branch calls are fenced when made: names through DNS, address literals a
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
   const call = (dispatcher: ReturnType<typeof createBranchDispatcher>, url: string) =>
-    callBranch(dispatcher, { url, method: 'GET', body: '', query: { gid: 'g', trans_type: 'saga', branch_id: '01', op: 'action' }, headers: {}, timeoutMs: 2000 });
+    callBranch(dispatcher, {
+      url,
+      method: 'GET',
+      body: '',
+      query: { gid: 'g', trans_type: 'saga', branch_id: '01', op: 'action' },
+      headers: {},
+      timeoutMs: 2000,
+    });
 
   const loopbackDenied = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.0/8', '::1'], allow: [] }));
   t.teardown(() => loopbackDenied.close());
-  t.match(await call(loopbackDenied, `http://localhost:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED.*localhost resolves to/ }, 'a name that resolves to a denied address');
+  t.match(
+    await call(loopbackDenied, `http://localhost:${port}/x`),
+    { result: 'ERROR', detail: /DTM_URL_DENIED.*localhost resolves to/ },
+    'a name that resolves to a denied address',
+  );
   t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'an address literal');
   t.equal(hits, 0, 'neither reached the server');
 
   const only1 = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.2'], allow: [] }));
   t.teardown(() => only1.close());
   t.match(await call(only1, `http://127.0.0.1:${port}/x`), { result: 'SUCCESS' }, 'an allowed address is called');
-  t.match(await call(only1, `http://127.0.0.1:${port}/redirect`), { result: 'ERROR', detail: /DTM_URL_DENIED.*127\.0\.0\.2/ }, 'a redirect to a denied address is not followed');
+  t.match(
+    await call(only1, `http://127.0.0.1:${port}/redirect`),
+    { result: 'ERROR', detail: /DTM_URL_DENIED.*127\.0\.0\.2/ },
+    'a redirect to a denied address is not followed',
+  );
   t.equal(hits, 2, 'the allowed call and the redirect itself reached the server, the redirect target did not');
 });
