@@ -54,11 +54,16 @@ interface Options {
   redisArgs: string[];
   /** CPU list per process role, applied with taskset once all are up; empty = no pinning. */
   pin: Record<string, string>;
+  /** Replicas of the bench Redis to start (each a redis-server with --replicaof). */
+  replicas: number;
+  /** STORE_WAIT_REPLICAS for the coordinator: acknowledged writes wait for this many replicas. */
+  waitReplicas: number;
 }
 
 const USAGE = `usage: npm run bench -- <workload|all> [--concurrency N] [--duration S] [--warmup S] [--workers N]
                   [--no-ceiling] [--cpu-prof] [--sample N] [--drain S] [--appendonly yes|no] [--appendfsync always|everysec|no]
                   [--redis-arg "name value"]… [--pin coordinator=1,redis=1,stub=0,driver=0]
+                  [--replicas N] [--wait-replicas N]
 workloads:
 ${WORKLOAD_NAMES.map((n) => `  ${n.padEnd(18)} ${WORKLOADS[n].summary}${WORKLOADS[n].notImplemented ? ' (not implemented yet)' : ''}`).join('\n')}
   all                runs every implemented workload and writes bench/results/latest.{md,jsonl}`;
@@ -82,6 +87,8 @@ function parseArgs(argv: string[]): { target: string; opts: Options } {
     appendfsync: undefined,
     redisArgs: [],
     pin: {},
+    replicas: 0,
+    waitReplicas: 0,
   };
   let target: string | undefined;
   const numArg = (name: string, v: string | undefined, min: number): number => {
@@ -146,6 +153,12 @@ function parseArgs(argv: string[]): { target: string; opts: Options } {
         opts.redisArgs.push(r.trim());
         break;
       }
+      case '--replicas':
+        opts.replicas = Math.floor(numArg(a, value(), 0));
+        break;
+      case '--wait-replicas':
+        opts.waitReplicas = Math.floor(numArg(a, value(), 0));
+        break;
       case '--help':
       case '-h':
         process.stdout.write(USAGE + '\n');
@@ -158,6 +171,7 @@ function parseArgs(argv: string[]): { target: string; opts: Options } {
     }
   }
   if (target === undefined) usage('which workload?');
+  if (opts.waitReplicas > opts.replicas) usage(`--wait-replicas ${opts.waitReplicas} needs at least as many --replicas`);
   return { target, opts };
 }
 
@@ -355,6 +369,17 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
   }
   const redis = await startEmbeddedRedis({ dir, extraArgs });
   const admin = new Redis(redis.url, { maxRetriesPerRequest: 1, enableAutoPipelining: false });
+  // Replicas (for --wait-replicas), each in its own directory, online before the run starts.
+  const replicas = await Promise.all(
+    Array.from({ length: opts.replicas }, (_, i) =>
+      startEmbeddedRedis({ dir: join(dir, `replica-${i}`), extraArgs: [...extraArgs, '--replicaof', '127.0.0.1', String(redis.port)] }),
+    ),
+  );
+  // Online, not just connected: a replica still loading its first sync acknowledges nothing.
+  for (const until = Date.now() + 30_000; (await admin.info('replication')).match(/state=online/g)?.length !== opts.replicas; ) {
+    if (Date.now() > until) throw new Error(`the ${opts.replicas} replicas did not come online within 30 s`);
+    await sleep(50);
+  }
   let stub: ChildProcess | undefined;
   let coord: ChildProcess | undefined;
   let driver: ChildProcess | undefined;
@@ -406,7 +431,14 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     }
     coord = spawn(process.execPath, [...nodeArgs, MAIN, '--workers', String(opts.workers)], {
       // info: the start-up lines name the HTTP backend (HTTP_BACKEND passes through); nothing logs at info per request.
-      env: { ...process.env, REDIS_URL: redis.url, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        HTTP_PORT: String(port),
+        HTTP_HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        STORE_WAIT_REPLICAS: String(opts.waitReplicas),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const keepOut = (d: Buffer): void => {
@@ -547,6 +579,8 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
       http_server: httpServer,
       redis_autopipelining: process.env['REDIS_AUTOPIPELINING'] === '1' ? 'on' : 'off',
       redis_extra_config: opts.redisArgs,
+      replicas: opts.replicas,
+      store_wait_replicas: opts.waitReplicas,
       cpu_pinning:
         Object.keys(opts.pin).length > 0
           ? Object.entries(opts.pin)
@@ -628,6 +662,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     }
     await stopChild(stub, 3000);
     admin.disconnect();
+    await Promise.all(replicas.map((r) => r.stop()));
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }

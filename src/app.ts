@@ -68,7 +68,13 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const fence = createUrlFence({ deny: config.branchUrlDeny, allow: config.branchUrlAllow });
   const dispatcher = createBranchDispatcher(fence);
   const metrics = createMetrics();
-  const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
+  // With STORE_WAIT_REPLICAS, acknowledged writes and their WAITs get a connection of their own.
+  const ackRedis = config.storeWaitReplicas > 0 ? createRedis(config, opts.redisUrl) : undefined;
+  const store = createStore(redis, keys, clock, {
+    finishedDataExpireS: config.finishedDataExpireS,
+    observe: metrics.script,
+    ...(ackRedis === undefined ? {} : { durability: { replicas: config.storeWaitReplicas, timeoutMs: config.storeWaitTimeoutMs, ackRedis } }),
+  });
   metrics.countDueWith(() => store.countDue());
   // Processing reports to the metrics, and its backoffs to DTM's alert webhook as well.
   const observer: ProcessObserver = { ...metrics.process, backedOff: createAlerter(config, dispatcher, log.child({ c: 'alert' })) };
@@ -110,6 +116,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     httpBackend: () => server?.backend,
     async start() {
       await checkRedis(redis, keys, log, { clock, finishedDataExpireS: config.finishedDataExpireS });
+      await ackRedis?.connect();
       // Loaded on every master now, so the first transitions need no NOSCRIPT round trip.
       await loadScripts(redis);
       server = await listen(router, {
@@ -134,6 +141,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       while (engine.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await dispatcher.close();
       redis.disconnect();
+      ackRedis?.disconnect();
     },
   };
 }

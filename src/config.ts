@@ -29,6 +29,10 @@ export interface Config {
   readonly buckets: number;
   /** Accepted for DTM compatibility; unfinished transactions never expire. */
   readonly dataExpireS: number;
+  /** Replicas an acknowledged write must reach (Redis WAIT) before it is answered; 0: none. @default 0 */
+  readonly storeWaitReplicas: number;
+  /** How long an acknowledged write waits for them before it answers 503. @default 1000 */
+  readonly storeWaitTimeoutMs: number;
   /** TTL of a finished transaction's keys. @default 86400 */
   readonly finishedDataExpireS: number;
   /** Base retry interval and claim lease. @default 10000 */
@@ -101,6 +105,8 @@ const YAML_KEYS: Record<string, string> = {
   'Store.DataExpire': 'STORE_DATA_EXPIRE',
   'Store.FinishedDataExpire': 'STORE_FINISHED_DATA_EXPIRE',
   'Store.Buckets': 'STORE_BUCKETS',
+  'Store.WaitReplicas': 'STORE_WAIT_REPLICAS',
+  'Store.WaitTimeoutMs': 'STORE_WAIT_TIMEOUT_MS',
   RetryInterval: 'RETRY_INTERVAL',
   TimeoutToFail: 'TIMEOUT_TO_FAIL',
   RequestTimeout: 'REQUEST_TIMEOUT',
@@ -277,6 +283,9 @@ function buildConfig(src: Source): Config {
     buckets,
     dataExpireS: num(src, 'STORE_DATA_EXPIRE', 604800, { min: 1, integer: true }),
     finishedDataExpireS: num(src, 'STORE_FINISHED_DATA_EXPIRE', 86400, { min: 1, integer: true }),
+    storeWaitReplicas: num(src, 'STORE_WAIT_REPLICAS', 0, { min: 0, max: 16, integer: true }),
+    // WAIT blocks the connection it is sent on, so it must end well before the stall watchdog (5 s) fires.
+    storeWaitTimeoutMs: num(src, 'STORE_WAIT_TIMEOUT_MS', 1000, { min: 1, max: 4000, integer: true }),
     retryIntervalMs: Math.round(retryIntervalS * 1000),
     timeoutToFailMs: Math.round(timeoutToFailS * 1000),
     requestTimeoutMs: Math.round(num(src, 'REQUEST_TIMEOUT', 3, { min: 0.01 }) * 1000),

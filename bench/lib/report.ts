@@ -39,6 +39,9 @@ export interface BenchEnv {
   redis_autopipelining: string;
   /** --redis-arg settings on top of redis.conf. */
   redis_extra_config: string[];
+  /** Replicas of the bench Redis, and how many acknowledged writes waited for (STORE_WAIT_REPLICAS). */
+  replicas: number;
+  store_wait_replicas: number;
   /** taskset layout per role, or 'none'. */
   cpu_pinning: string;
   date: string;

@@ -12,6 +12,7 @@ import { listTransactions, type ListPage, type ListQuery } from './list-trans.js
 import type { RedisClient } from './redis.js';
 import { decodeTrans } from './replies.js';
 import { claimDue, pruneIndex, resetCron } from './schedule-scripts.js';
+import { createReplicaWaiter, type Durability } from './replica-wait.js';
 import { createScriptRunner, type ScriptObserver } from './script-runner.js';
 import { storeError } from './store-error.js';
 import {
@@ -31,11 +32,13 @@ import {
 
 export interface Store {
   readonly keys: Keys;
+  /** Creates (or finds) a transaction; an acknowledged write (see `durability`). */
   createTrans(t: NewTrans, mode: 'prepare' | 'submit'): Promise<CreateOutcome>;
-  /** Appends branches to a prepared transaction; DUP when the first one's (branch_id, op) exists. */
+  /** Appends branches to a prepared transaction; DUP when the first one's (branch_id, op) exists. An acknowledged write. */
   registerBranch(gid: string, branches: readonly RegisteredBranch[]): Promise<RegisterOutcome>;
   saveProgress(gid: string, expected: TransStatus, input: ProgressInput): Promise<CasOutcome>;
-  changeStatus(gid: string, expected: TransStatus, next: TransStatus, input: ChangeStatusInput): Promise<CasOutcome>;
+  /** @param acknowledged the caller answers a client with this change: confirm it like createTrans. */
+  changeStatus(gid: string, expected: TransStatus, next: TransStatus, input: ChangeStatusInput, acknowledged?: boolean): Promise<CasOutcome>;
   claimDue(bucket: number, leaseMs: number, limit: number): Promise<string[]>;
   resetCron(bucket: number, fromMs: number, limit: number): Promise<{ count: number; hasRemaining: boolean }>;
   resetNextCron(gid: string): Promise<'OK' | 'NOT_FOUND'>;
@@ -61,11 +64,27 @@ export interface StoreOptions {
   /** TTL of a finished transaction's record. */
   finishedDataExpireS: number;
   observe?: ScriptObserver;
+  /**
+   * Acknowledged writes wait for this many replicas (STORE_WAIT_REPLICAS), on `ackRedis`: WAIT
+   * blocks the connection it is sent on, so acknowledged writes get their own connection and the
+   * rounds' writes, claims and reads never queue behind a WAIT. @default none
+   */
+  durability?: Durability & { ackRedis: RedisClient };
 }
 
 /** Builds the store over a connected client whose scripts are defined. */
 export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: StoreOptions): Store {
   const run = createScriptRunner(redis, keys, opts.observe);
+  const durability = opts.durability !== undefined && opts.durability.replicas > 0 ? opts.durability : undefined;
+  /** Acknowledged writes: on their own connection when they wait for replicas. */
+  const runAcked = durability === undefined ? run : createScriptRunner(durability.ackRedis, keys, opts.observe);
+  const waiter = durability === undefined ? undefined : createReplicaWaiter(durability.ackRedis, durability);
+
+  /** Confirms an acknowledged write of `gid`'s record with the replicas, when the operator asked for that. */
+  async function acknowledged<T>(gid: string, outcome: T): Promise<T> {
+    await waiter?.confirm(keys.trans(gid));
+    return outcome;
+  }
 
   async function getTrans(gid: string): Promise<Trans | undefined> {
     const bucket = keys.bucketOf(gid);
@@ -85,15 +104,17 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
 
   return {
     keys,
-    createTrans: (trans, mode) => run(createTrans, { trans, mode, now: clock.now() }),
-    registerBranch(gid, branches) {
+    createTrans: async (trans, mode) => acknowledged(trans.gid, await runAcked(createTrans, { trans, mode, now: clock.now() })),
+    async registerBranch(gid, branches) {
       const [first, ...rest] = branches;
       if (first === undefined) throw new StoreContractError('registerBranch: no branches');
-      return run(registerBranch, { gid, branches: [first, ...rest], now: clock.now() });
+      return acknowledged(gid, await runAcked(registerBranch, { gid, branches: [first, ...rest], now: clock.now() }));
     },
     saveProgress: (gid, expected, progress) => run(saveProgress, { gid, expected, progress, now: clock.now() }),
-    changeStatus: (gid, expected, next, change) =>
-      run(changeStatus, { gid, expected, next, change, finishedDataExpireS: opts.finishedDataExpireS, now: clock.now() }),
+    async changeStatus(gid, expected, next, change, ack = false) {
+      const input = { gid, expected, next, change, finishedDataExpireS: opts.finishedDataExpireS, now: clock.now() };
+      return ack ? acknowledged(gid, await runAcked(changeStatus, input)) : run(changeStatus, input);
+    },
     claimDue: (bucket, leaseMs, limit) => run(claimDue, { bucket, leaseMs, limit, now: clock.now() }),
     resetCron: (bucket, fromMs, limit) => run(resetCron, { bucket, fromMs, limit, now: clock.now() }),
     resetNextCron: (gid) => run(resetNextCron, { gid, now: clock.now() }),

@@ -18,8 +18,11 @@ export interface RoundResult {
 }
 
 export interface Engine {
-  /** Runs one round of `trans` now and reports how it ended. Never throws. */
-  drive(trans: Trans): Promise<RoundResult>;
+  /**
+   * Runs one round of `trans` now and reports how it ended. Never throws.
+   * @param opts.acknowledged a caller waits for this round: its status changes are acknowledged writes.
+   */
+  drive(trans: Trans, opts?: { acknowledged?: boolean }): Promise<RoundResult>;
   /** Loads a claimed gid and runs one round; missing or finished records are skipped. */
   driveGid(gid: string): Promise<void>;
   /** gids with a round in flight in this process. */
@@ -42,10 +45,10 @@ export function createEngine(deps: RoundDeps): Engine {
     }
   }
 
-  async function runRound(trans: Trans): Promise<RoundResult> {
+  async function runRound(trans: Trans, opts: { acknowledged?: boolean } = {}): Promise<RoundResult> {
     if (active.has(trans.gid)) return { trans, error: undefined, skipped: true };
     active.add(trans.gid);
-    const round: Round = createRound(trans, deps);
+    const round: Round = createRound(trans, deps, opts.acknowledged ?? false);
     const from = trans.status;
     let ok = true;
     try {

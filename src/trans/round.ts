@@ -79,7 +79,8 @@ export interface Round {
 /** How long, by default, a branch result may stay unwritten while another branch call runs. */
 export const BRANCH_WRITE_BEHIND_MS = 100;
 
-export function createRound(trans: Trans, deps: RoundDeps): Round {
+/** @param acknowledged a caller waits for this round, so its status changes are acknowledged writes. */
+export function createRound(trans: Trans, deps: RoundDeps, acknowledged = false): Round {
   const { store, config, clock, dispatcher, observer, log } = deps;
   const pending = createPendingWrites();
   /** This round's failed calls, logged when it ends (once the next retry time is known). */
@@ -261,7 +262,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         input.nextCronTime = clock.now() + leaseMs(config);
         input.nextCronInterval = base;
       }
-      const r = await store.changeStatus(trans.gid, trans.status, next, input);
+      const r = await store.changeStatus(trans.gid, trans.status, next, input, acknowledged);
       if (r.tag === 'STALE' && r.current === next) {
         // A replay or a concurrent round got there first: the outcome we wanted holds.
       } else if (r.tag !== 'OK') {

@@ -156,7 +156,8 @@ export function createService(deps: ServiceDeps): DtmService {
       void engine.drive(trans);
       return;
     }
-    const answer = waitResultAnswer(await engine.drive(trans), mode);
+    // The status the caller is told about is an acknowledged write too.
+    const answer = waitResultAnswer(await engine.drive(trans, { acknowledged: true }), mode);
     if (answer !== undefined) throw answer;
   }
 
@@ -177,7 +178,7 @@ export function createService(deps: ServiceDeps): DtmService {
     if (status !== 'succeed' && status !== 'failed') {
       throw new BadRequestError(`[DTM_BAD_FIELD] req_extra.status must be "succeed" or "failed", got ${JSON.stringify(status)}`);
     }
-    const r = await store.changeStatus(body.gid, 'prepared', status, { rollbackReason: extra['rollback_reason'] ?? '', result: extra['result'] ?? '' });
+    const r = await store.changeStatus(body.gid, 'prepared', status, { rollbackReason: extra['rollback_reason'] ?? '', result: extra['result'] ?? '' }, true);
     if (r.tag === 'OK' || (r.tag === 'STALE' && r.current === status)) return;
     throw new InternalError('storage: NotFound');
   }
@@ -212,12 +213,12 @@ export function createService(deps: ServiceDeps): DtmService {
       // trans_type) in one round trip, without loading the record; anything else, or a guard
       // that does not hold, takes the general path below.
       if (isTransType(requested) && strategies[requested].abort === 'fail') {
-        const quick = await store.changeStatus(gid, 'prepared', 'failed', { expectedType: requested });
+        const quick = await store.changeStatus(gid, 'prepared', 'failed', { expectedType: requested }, true);
         if (quick.tag === 'OK') return;
       }
       const trans = await loadOrFail(gid);
       if (strategies[trans.trans_type].abort === 'fail' && trans.status === 'prepared') {
-        const r = await store.changeStatus(gid, 'prepared', 'failed', {});
+        const r = await store.changeStatus(gid, 'prepared', 'failed', {}, true);
         if (r.tag === 'OK' || (r.tag === 'STALE' && r.current === 'failed')) return;
         throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.tag === 'STALE' ? r.current : 'missing'}', cannot abort. FAILURE`);
       }
@@ -229,7 +230,7 @@ export function createService(deps: ServiceDeps): DtmService {
       if (trans.status === 'prepared') {
         const change: Parameters<Store['changeStatus']>[3] = { nextCronTime: clock.now() + leaseMs(config) };
         if (reason !== '') change.rollbackReason = reason;
-        const r = await store.changeStatus(gid, 'prepared', 'aborting', change);
+        const r = await store.changeStatus(gid, 'prepared', 'aborting', change, true);
         if (r.tag === 'NOT_FOUND') throw notFoundGid(gid);
         if (r.tag === 'STALE' && r.current !== 'aborting') {
           throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.current}', cannot abort. FAILURE`);
@@ -273,7 +274,7 @@ export function createService(deps: ServiceDeps): DtmService {
         if (status === 'succeed' || status === 'failed') {
           throw new FailureError(`global transaction force stop error. status: ${status}. error: FAILURE`);
         }
-        const r = await store.changeStatus(gid, status, 'failed', {});
+        const r = await store.changeStatus(gid, status, 'failed', {}, true);
         if (r.tag === 'OK') return;
         if (r.tag === 'NOT_FOUND') throw notFoundGid(gid);
         status = r.current;

@@ -186,3 +186,60 @@ t.test('a paused replica falls behind: its master counts no acknowledgement for 
   t.equal(await replica!.admin.call('READONLY').then(() => replica!.admin.get(key)), 'written while the replica is paused', 'and holds it');
   await cluster.waitHealthy();
 });
+
+t.test('a master killed while its replica lags: with STORE_WAIT_REPLICAS=1 nothing acknowledged is lost; without it, acknowledged sagas are', async (t) => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const keys = dtm.app.store.keys;
+  const durable = await startClusterCoordinator(cluster, { RETRY_INTERVAL: '1', STORE_WAIT_REPLICAS: '1', STORE_WAIT_TIMEOUT_MS: '500' });
+  t.teardown(() => durable.stop());
+
+  const victim = (await cluster.masters())[0]!;
+  const [replica] = await cluster.replicasOf(victim);
+  t.ok(replica, `${victim.address} has a replica`);
+  /** `n` gids whose records live on the victim. */
+  const gidsOnVictim = async (stem: string, n: number): Promise<string[]> => {
+    const out: string[] = [];
+    for (let i = 0; out.length < n; i++) if ((await cluster.masterOfKey(keys.trans(`${stem}-${i}`))) === victim) out.push(`${stem}-${i}`);
+    return out;
+  };
+  const sagaOf = (gid: string): Record<string, unknown> => sagaBody(gid, busi.url, [['LagOut', 'LagOutRevert']]);
+
+  const inSync = await gidsOnVictim(gidOf('lag durable in sync'), 5);
+  for (const gid of inSync) t.equal((await durable.post('submit', sagaOf(gid))).status, 200, `${gid}: acknowledged with the replica in sync`);
+
+  // The replica stops reading, and the master drops its link, so nothing written from now on reaches it.
+  cluster.pause(replica!);
+  await victim.admin.call('CLIENT', 'KILL', 'TYPE', 'replica');
+  const control = await gidsOnVictim(gidOf('lag plain'), 10);
+  const plainAnswers = await Promise.all(control.map((gid) => dtm.post('submit', sagaOf(gid))));
+  t.ok(
+    plainAnswers.every((a) => a.status === 200),
+    'without WAIT, the submits are acknowledged while the replica lags',
+  );
+  const lagging = await gidsOnVictim(gidOf('lag durable lagging'), 10);
+  const durableAnswers = await Promise.all(lagging.map((gid) => durable.post('submit', sagaOf(gid))));
+  t.ok(
+    durableAnswers.every((a) => a.status === 503 && /replicas confirmed it/.test(String(a.body.message))),
+    'with WAIT, every one is refused with a 503 saying the replica did not confirm it',
+  );
+
+  const killed = await cluster.killMaster(victim);
+  cluster.resume(replica!);
+  const promoted = await cluster.waitForFailover(killed);
+  t.equal(promoted, replica, `the lagging replica ${promoted.address} took over`);
+
+  // Drive what is left; then count what survived.
+  for (let round = 0; round < 10; round++) {
+    while (dtm.app.engine.active.size > 0 || durable.app.engine.active.size > 0) await sleep(10);
+    dtm.clock.advance(60_000);
+    durable.clock.advance(60_000);
+    await Promise.all([dtm.app.poller.tick(), durable.app.poller.tick()]);
+  }
+  for (const gid of inSync) t.match(await durable.query(gid), { transaction: { status: 'succeed' } }, `${gid}: acknowledged under WAIT, survived and succeeded`);
+  const lostPlain = [];
+  for (const gid of control) if ((await dtm.query(gid)).transaction === null) lostPlain.push(gid);
+  t.ok(lostPlain.length > 0, `without WAIT, ${lostPlain.length} of ${control.length} acknowledged sagas were lost with the master (their actions had run)`);
+
+  await cluster.restart(killed.node);
+  await cluster.waitHealthy();
+});
