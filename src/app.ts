@@ -65,15 +65,22 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const keys = createKeys(config.prefix, config.buckets);
   const redis = createRedis(config, opts.redisUrl);
   const dispatcher = createBranchDispatcher();
-  const metrics = createMetrics();
-  const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script });
-  metrics.countDueWith(() => store.countDue());
+  const metrics = createMetrics({ version: packageVersion() });
+  const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script, readFailed: metrics.readFailed });
+  metrics.watchBacklog(() => store.backlog(), clock);
   // Processing reports to the metrics, and its backoffs to DTM's alert webhook as well.
-  const observer: ProcessObserver = { ...metrics.process, backedOff: createAlerter(config, dispatcher, log.child({ c: 'alert' })) };
+  const alert = createAlerter(config, dispatcher, log.child({ c: 'alert' }), (delivered) => metrics.alertSent(delivered));
+  const observer: ProcessObserver = {
+    ...metrics.process,
+    backedOff(trans, retryCount, branchUrl, error) {
+      metrics.process.backedOff(trans, retryCount, branchUrl, error);
+      alert(trans, retryCount, branchUrl, error);
+    },
+  };
   const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer });
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
-  const kv = createKvStore(redis, keys, clock, metrics.script);
+  const kv = createKvStore(redis, keys, clock, metrics.script, metrics.readFailed);
   const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv });
   const routes: Record<string, Handler> = {
     ...createApi(service, packageVersion()),
@@ -88,6 +95,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     maxInflight: config.maxInflightRequests,
     log: log.child({ c: 'http' }),
     observe: (api, status, s) => metrics.request(api, status, s),
+    onShed: (reason) => metrics.shed(reason),
   });
   let server: HttpServer | undefined;
 

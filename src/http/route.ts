@@ -19,6 +19,8 @@ export interface RouterOptions {
   maxInflight: number;
   log: Logger;
   observe: RequestObserver;
+  /** Told of each request refused by the body limit (413) or the in-flight limit (503), for metrics. */
+  onShed?: (reason: 'too_large' | 'overloaded') => void;
 }
 
 export interface Router {
@@ -89,6 +91,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
 
       const run = (body: unknown): void => {
         if (inflight > opts.maxInflight) {
+          opts.onShed?.('overloaded');
           reply(res, state, errorReply(new OverloadedError(), api), api, started);
           return;
         }
@@ -119,6 +122,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
         if (state.done) return;
         size += chunk.byteLength;
         if (size > opts.maxBodyBytes) {
+          opts.onShed?.('too_large');
           reply(res, state, errorReply(new PayloadTooLargeError(opts.maxBodyBytes), api), api, started);
           return;
         }

@@ -33,6 +33,8 @@ export function createEngine(deps: RoundDeps): Engine {
   async function runRound(trans: Trans): Promise<RoundResult> {
     if (active.has(trans.gid)) return { trans, error: undefined, skipped: true };
     active.add(trans.gid);
+    // DTM's Process() fails a submitted transaction whose round did not make it succeed.
+    const submitting = trans.status === 'submitted';
     const round: Round = createRound(trans, deps);
     let ok = true;
     try {
@@ -52,7 +54,15 @@ export function createEngine(deps: RoundDeps): Engine {
     } finally {
       active.delete(trans.gid);
     }
-    observer.roundDone(trans.trans_type, ok && round.error === undefined, (clock.now() - trans.create_time) / 1000);
+    // As DTM counts dtm_transaction_process_total: a round that hit an error, or that began
+    // submitted and ended otherwise than succeed (rolled back, or still waiting on a branch), is a
+    // failure, whoever waits for it. (DTM counts a background start as ok before it runs; here a
+    // background round is counted when it ends, by the same rule as a waited one.)
+    observer.roundDone(
+      trans.trans_type,
+      ok && round.error === undefined && (!submitting || trans.status === 'succeed'),
+      (clock.now() - trans.create_time) / 1000,
+    );
     return { trans, error: round.error, skipped: false };
   }
 
