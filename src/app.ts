@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createAlerter } from './alert.js';
 import { systemClock, type Clock } from './clock.js';
+import { primaryExposition, workerExposition } from './cluster-metrics.js';
 import type { Config } from './config.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createApi } from './http/api.js';
@@ -34,6 +35,12 @@ export interface AppOptions {
   redisUrl?: string;
   /** Start the background poller and index pruner. @default true */
   poll?: boolean;
+  /**
+   * This process's part in a `--workers` group, for `/api/metrics`: a worker forwards scrapes to
+   * the primary, which answers with the group's sum and alone reads the cluster-wide gauges.
+   * @default 'single'
+   */
+  role?: 'single' | 'primary' | 'worker';
 }
 
 export interface App {
@@ -67,7 +74,10 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const dispatcher = createBranchDispatcher();
   const metrics = createMetrics({ version: packageVersion() });
   const store = createStore(redis, keys, clock, { finishedDataExpireS: config.finishedDataExpireS, observe: metrics.script, readFailed: metrics.readFailed });
-  metrics.watchBacklog(() => store.backlog(), clock);
+  const role = opts.role ?? 'single';
+  // The backlog is the dataset's, not this process's: one process of a group reads it.
+  if (role !== 'worker') metrics.watchBacklog(() => store.backlog(), clock);
+  const exposition = role === 'primary' ? primaryExposition(metrics, log) : role === 'worker' ? workerExposition(metrics) : () => metrics.render();
   // Processing reports to the metrics, and its backoffs to DTM's alert webhook as well.
   const alert = createAlerter(config, dispatcher, log.child({ c: 'alert' }), (delivered) => metrics.alertSent(delivered));
   const observer: ProcessObserver = {
@@ -87,7 +97,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     ...createAdminApi(service),
     ...createTopicsApi(service),
     'POST /api/json-rpc': createJsonRpc(service),
-    'GET /api/metrics': async () => ({ status: 200, body: await metrics.render() }),
+    'GET /api/metrics': async () => ({ status: 200, body: await exposition() }),
   };
   const router = createRouter(routes, {
     rawBodyRoutes: new Set(['POST /api/json-rpc']),

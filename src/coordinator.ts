@@ -26,7 +26,7 @@ export async function runCoordinator(config: Config): Promise<void> {
 }
 
 async function runWorker(config: Config, log: Logger): Promise<void> {
-  const app = createApp(config, { logger: log });
+  const app = createApp(config, { logger: log, role: 'worker' });
   try {
     await app.start();
   } catch (err) {
@@ -53,7 +53,8 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 
   // The URL of a Redis found or started here; a configured one is in the config already.
   const redisUrl = target.mode === 'local' || target.mode === 'embedded' ? target.url : undefined;
-  const app = createApp(config, { logger: log, ...(redisUrl !== undefined ? { redisUrl } : {}) });
+  const role = config.workers > 1 ? 'primary' : 'single';
+  const app = createApp(config, { logger: log, role, ...(redisUrl !== undefined ? { redisUrl } : {}) });
   try {
     await app.start();
   } catch (err) {
