@@ -169,7 +169,10 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   for (const reason of ['too_large', 'overloaded'] as const) shedRequests.labels(reason).inc(0);
   for (const result of ['sent', 'failed'] as const) alerts.labels(result).inc(0);
   for (const op of [...SCRIPTS.map((s) => s.name), ...READS]) redisErrors.labels(op).inc(0);
-  for (const model of Object.values(TransType)) retries.labels(model).inc(0);
+  for (const model of Object.values(TransType)) {
+    retries.labels(model).inc(0);
+    leaseExpiries.labels(model).inc(0);
+  }
 
   // Label children resolved once per label set: prom-client hashes the label object on every call.
   const requests = memo((api: string, outcome: string) => serverProcess.labels('http', api, outcome));
