@@ -7,7 +7,7 @@ import t from 'tap';
 import { createMetrics } from '../../src/metrics.js';
 import type { Backlog } from '../../src/store/store.js';
 import { startBusi, type Busi } from '../fixtures/busi.js';
-import { gidOf, sagaBody, startTestApp, type TestApp } from '../fixtures/app.js';
+import { gidOf, sagaBody, startTestApp, waitFor, type TestApp } from '../fixtures/app.js';
 
 let dtm: TestApp;
 let busi: Busi;
@@ -35,6 +35,12 @@ async function scrape(base = dtm.base): Promise<Map<string, number>> {
   return out;
 }
 const value = (m: Map<string, number>, series: string): number => m.get(series) ?? 0;
+/** Scrapes until `series` has grown by `by` from `before` (an alert is counted once its answer is read). */
+async function grown(before: Map<string, number>, series: string, by: number): Promise<Map<string, number>> {
+  let m = before;
+  await waitFor(async () => value((m = await scrape()), series) - value(before, series) >= by, 5000, `${series} to grow by ${by}`);
+  return m;
+}
 
 t.test('a wait_result submit whose branch fails counts status="fail", as DTM does; a success counts ok', async (t) => {
   const before = await scrape();
@@ -141,9 +147,8 @@ t.test('a retried branch, and the alert it raises, are counted; a failing webhoo
   await dtm.post('submit', sagaBody(gid, busi.url, [['Flaky', '']], { wait_result: true }));
   dtm.clock.advance((await dtm.query(gid)).transaction.next_cron_interval * 1000 + 1);
   await dtm.app.poller.tick();
-  for (let i = 0; i < 100 && busi.callsTo('Alert').length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  const after = await grown(before, 'dtm_alert_webhook_total{result="sent"}', 2);
   t.equal(busi.callsTo('Alert').length, 2, 'two alerts (retry counts 1 and 2, limit 1)');
-  const after = await scrape();
   t.equal(value(after, 'dtm_branch_retries_total{model="saga"}') - value(before, 'dtm_branch_retries_total{model="saga"}'), 2, 'two retries scheduled');
   t.equal(value(after, 'dtm_alert_webhook_total{result="sent"}') - value(before, 'dtm_alert_webhook_total{result="sent"}'), 2, 'two alerts sent');
   await dtm.post('forceStop', { gid });
@@ -152,9 +157,7 @@ t.test('a retried branch, and the alert it raises, are counted; a failing webhoo
   busi.next('Flaky', 'ERROR');
   const gid2 = gidOf(`${t.name}-2`);
   await dtm.post('submit', sagaBody(gid2, busi.url, [['Flaky', '']], { wait_result: true }));
-  for (let i = 0; i < 100 && busi.callsTo('Alert').length < 3; i++) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 50));
-  const failed = await scrape();
+  const failed = await grown(after, 'dtm_alert_webhook_total{result="failed"}', 1);
   t.equal(
     value(failed, 'dtm_alert_webhook_total{result="failed"}') - value(after, 'dtm_alert_webhook_total{result="failed"}'),
     1,
@@ -175,9 +178,10 @@ t.test('a body over MAX_BODY_BYTES is counted as shed (413)', async (t) => {
 t.test('requests over MAX_INFLIGHT_REQUESTS are counted as shed (503)', async (t) => {
   const busy = await startTestApp({ redis: dtm.redis, env: { MAX_INFLIGHT_REQUESTS: '1', STORE_REDIS_PREFIX: `inflight${process.pid}` } });
   t.teardown(() => busy.stop());
-  busi.delay('Slow', 300);
+  busi.delay('Slow', 1000);
   const slow = busy.post('submit', sagaBody(gidOf(t.name), busi.url, [['Slow', '']], { wait_result: true }));
-  await new Promise((r) => setTimeout(r, 100));
+  // Once the branch is called, the submit is in flight until the branch answers.
+  await waitFor(() => busi.callsTo('Slow').length === 1, 5000, 'the slow branch to be called');
   t.equal((await busy.get('newGid')).status, 503, 'a second request while one is in flight: 503');
   t.equal((await slow).status, 200, 'the first one completes');
   t.equal((await scrape(busy.base)).get('dtm_requests_shed_total{reason="overloaded"}'), 1, 'overloaded counted');
