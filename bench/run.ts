@@ -376,7 +376,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
     ),
   );
   // Online, not just connected: a replica still loading its first sync acknowledges nothing.
-  for (const until = Date.now() + 30_000; (await admin.info('replication')).match(/state=online/g)?.length !== opts.replicas; ) {
+  for (const until = Date.now() + 30_000; (await admin.info('replication')).match(/state=online/g)?.length !== opts.replicas;) {
     if (Date.now() > until) throw new Error(`the ${opts.replicas} replicas did not come online within 30 s`);
     await sleep(50);
   }

@@ -4,6 +4,7 @@
  */
 import { createAlerter } from './alert.js';
 import { systemClock, type Clock } from './clock.js';
+import { primaryExposition, workerExposition } from './cluster-metrics.js';
 import type { Config } from './config.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createApi } from './http/api.js';
@@ -39,6 +40,12 @@ export interface AppOptions {
   poll?: boolean;
   /** Share the HTTP port with the other `--workers` processes (SO_REUSEPORT); else it is exclusive. @default false */
   sharePort?: boolean;
+  /**
+   * This process's part in a `--workers` group, for `/api/metrics`: a worker forwards scrapes to
+   * the primary, which answers with the group's sum and alone reads the cluster-wide gauges.
+   * @default 'single'
+   */
+  role?: 'single' | 'primary' | 'worker';
 }
 
 export interface App {
@@ -67,21 +74,32 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const redis = createRedis(config, opts.redisUrl);
   const fence = createUrlFence({ deny: config.branchUrlDeny, allow: config.branchUrlAllow });
   const dispatcher = createBranchDispatcher(fence);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ version: packageVersion() });
   // With STORE_WAIT_REPLICAS, acknowledged writes and their WAITs get a connection of their own.
   const ackRedis = config.storeWaitReplicas > 0 ? createRedis(config, opts.redisUrl) : undefined;
   const store = createStore(redis, keys, clock, {
     finishedDataExpireS: config.finishedDataExpireS,
     observe: metrics.script,
+    readFailed: metrics.readFailed,
     ...(ackRedis === undefined ? {} : { durability: { replicas: config.storeWaitReplicas, timeoutMs: config.storeWaitTimeoutMs, ackRedis } }),
   });
-  metrics.countDueWith(() => store.countDue());
+  const role = opts.role ?? 'single';
+  // The backlog is the dataset's, not this process's: one process of a group reads it.
+  if (role !== 'worker') metrics.watchBacklog(() => store.backlog(), clock);
+  const exposition = role === 'primary' ? primaryExposition(metrics, log) : role === 'worker' ? workerExposition(metrics) : () => metrics.render();
   // Processing reports to the metrics, and its backoffs to DTM's alert webhook as well.
-  const observer: ProcessObserver = { ...metrics.process, backedOff: createAlerter(config, dispatcher, log.child({ c: 'alert' })) };
+  const alert = createAlerter(config, dispatcher, log.child({ c: 'alert' }), (delivered) => metrics.alertSent(delivered));
+  const observer: ProcessObserver = {
+    ...metrics.process,
+    backedOff(trans, retryCount, branchUrl, error) {
+      metrics.process.backedOff(trans, retryCount, branchUrl, error);
+      alert(trans, retryCount, branchUrl, error);
+    },
+  };
   const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer });
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
-  const kv = createKvStore(redis, keys, clock, metrics.script);
+  const kv = createKvStore(redis, keys, clock, metrics.script, metrics.readFailed);
   const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv, fence });
   /** Set once stop() begins: /readyz then answers 503 while in-flight work drains. */
   let draining = false;
@@ -91,7 +109,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     ...createTopicsApi(service),
     'POST /api/json-rpc': createJsonRpc(service),
     ...createHealthApi({ notReadyReason: async () => (draining ? 'draining: the process is shutting down' : storeNotReadyReason(redis)) }),
-    'GET /api/metrics': async () => ({ status: 200, body: await metrics.render() }),
+    'GET /api/metrics': async () => ({ status: 200, body: await exposition() }),
   };
   const router = createRouter(routes, {
     rawBodyRoutes: new Set(['POST /api/json-rpc']),
@@ -99,6 +117,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     maxInflight: config.maxInflightRequests,
     log: log.child({ c: 'http' }),
     observe: (api, status, s) => metrics.request(api, status, s),
+    onShed: (reason) => metrics.shed(reason),
   });
   let server: HttpServer | undefined;
 

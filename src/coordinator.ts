@@ -27,7 +27,7 @@ export async function runCoordinator(config: Config): Promise<void> {
 
 async function runWorker(config: Config, log: Logger): Promise<void> {
   // Workers bind the port the primary bound, on purpose (SO_REUSEPORT).
-  const app = createApp(config, { logger: log, sharePort: true });
+  const app = createApp(config, { logger: log, sharePort: true, role: 'worker' });
   try {
     await app.start();
   } catch (err) {
@@ -53,7 +53,8 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
 
   // The URL of a Redis found or started here; a configured one is in the config already.
   const redisUrl = target.mode === 'local' || target.mode === 'embedded' ? target.url : undefined;
-  const app = createApp(config, { logger: log, sharePort: config.workers > 1, ...(redisUrl !== undefined ? { redisUrl } : {}) });
+  const role = config.workers > 1 ? 'primary' : 'single';
+  const app = createApp(config, { logger: log, sharePort: config.workers > 1, role, ...(redisUrl !== undefined ? { redisUrl } : {}) });
   try {
     await app.start();
   } catch (err) {

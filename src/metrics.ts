@@ -1,10 +1,22 @@
 /**
  * Prometheus metrics with prom-client: DTM's names and labels (so existing dashboards work) plus
- * our own. Label values come from closed sets only: no gids, URLs or query strings.
+ * our own. Label values come from closed sets only: no gids, URLs or query strings. This is the
+ * only module that imports prom-client; cluster-metrics.ts moves its snapshots between processes.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from './clock.js';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { READS, type ReadFailureObserver } from './store/store-error.js';
 import type { ScriptObserver } from './store/script-runner.js';
+import { SCRIPTS } from './store/scripts.js';
+import type { Backlog } from './store/store.js';
 import type { ProcessObserver } from './trans/round.js';
+import { TransType } from './types.js';
+
+/** Why route.ts refused a request before running it (413 and 503 from its own limits). */
+export type ShedReason = 'too_large' | 'overloaded';
+
+/** One process's metrics as plain data (prom-client's JSON form), to be summed with others'. */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 export interface Metrics {
   readonly registry: Registry;
@@ -12,19 +24,54 @@ export interface Metrics {
   claimed(count: number): void;
   /** For route.ts: one observation per HTTP request. */
   request(api: string, status: number, seconds: number): void;
+  /** For route.ts: a request refused by its body or in-flight limit. */
+  shed(reason: ShedReason): void;
   readonly script: ScriptObserver;
+  readonly readFailed: ReadFailureObserver;
   /** What processing reports; the alert webhook is composed beside it in app.ts. */
-  readonly process: Omit<ProcessObserver, 'backedOff'>;
-  /** Sets where the due-transaction gauge reads its counts at scrape time. */
-  countDueWith(countDue: () => Promise<number[]>): void;
-  /** The text exposition. */
+  readonly process: ProcessObserver;
+  /** For the alert webhook: one POST delivered (2xx) or not. */
+  alertSent(delivered: boolean): void;
+  /**
+   * Exports the cluster-wide backlog gauges, read through `read` at most once a second however
+   * many scrapes ask. Only one process of a `--workers` group calls it (the primary), so the
+   * gauges are read once per scrape and never multiplied by the group's size.
+   */
+  watchBacklog(read: () => Promise<Backlog>, clock: Clock): void;
+  /** This process's metrics, for a primary summing its group. */
+  snapshot(): Promise<MetricsSnapshot>;
+  /** The text exposition of this process alone. */
   render(): Promise<string>;
   contentType: string;
 }
 
-export function createMetrics(): Metrics {
+export interface MetricsOptions {
+  /** The coordinator's version, for `dtm_coordinator_build_info`. */
+  version: string;
+}
+
+/** How long one backlog read serves the scrapes that ask for it. */
+const BACKLOG_CACHE_MS = 1000;
+
+export function createMetrics(opts: MetricsOptions): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+
+  // Info gauges are 1 in every process; summed over a group they would read N.
+  new Gauge({
+    name: 'dtm_server_info',
+    help: "DTM's server information gauge (always 1); this server has neither gin nor gRPC",
+    labelNames: ['gin_version', 'grpc_version'] as const,
+    aggregator: 'max',
+    registers: [registry],
+  }).set({ gin_version: 'none', grpc_version: 'none' }, 1);
+  new Gauge({
+    name: 'dtm_coordinator_build_info',
+    help: 'The running coordinator: its version and Node.js version (always 1)',
+    labelNames: ['version', 'node_version'] as const,
+    aggregator: 'max',
+    registers: [registry],
+  }).set({ version: opts.version, node_version: process.version }, 1);
 
   const serverProcess = new Counter({
     name: 'dtm_server_process_total',
@@ -38,9 +85,15 @@ export function createMetrics(): Metrics {
     labelNames: ['type', 'api'] as const,
     registers: [registry],
   });
+  const shedRequests = new Counter({
+    name: 'dtm_requests_shed_total',
+    help: 'Requests refused before processing: body over MAX_BODY_BYTES (413) or MAX_INFLIGHT_REQUESTS reached (503)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const transProcess = new Counter({
     name: 'dtm_transaction_process_total',
-    help: 'All transactions processed by the DTM server',
+    help: "Transaction processing rounds; fail as DTM's Process() fails: an error, or a submitted transaction that did not succeed",
     labelNames: ['model', 'status'] as const,
     registers: [registry],
   });
@@ -63,6 +116,12 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const retries = new Counter({
+    name: 'dtm_branch_retries_total',
+    help: 'Rounds that ended with a failed branch call and rescheduled it with backoff (each is a retry to come)',
+    labelNames: ['model'] as const,
+    registers: [registry],
+  });
   const scriptDuration = new Histogram({
     name: 'dtm_redis_script_duration_seconds',
     help: 'Lua transition latency as seen by the coordinator (round trip included)',
@@ -79,18 +138,18 @@ export function createMetrics(): Metrics {
 
   const branchInflight = new Gauge({
     name: 'dtm_branch_calls_in_flight',
-    help: 'Branch calls in flight in this process',
+    help: 'Branch calls in flight',
     registers: [registry],
   });
   const redisErrors = new Counter({
     name: 'dtm_redis_errors_total',
-    help: 'Lua transitions that failed with a Redis or connection error',
-    labelNames: ['script'] as const,
+    help: 'Redis operations (Lua transitions and reads) that failed with a Redis or connection error',
+    labelNames: ['op'] as const,
     registers: [registry],
   });
   const claims = new Counter({
     name: 'dtm_poller_claimed_total',
-    help: "Due transactions claimed (leased) by this process's poller",
+    help: 'Due transactions claimed (leased) by the pollers',
     registers: [registry],
   });
   const leaseExpiries = new Counter({
@@ -99,22 +158,21 @@ export function createMetrics(): Metrics {
     labelNames: ['model'] as const,
     registers: [registry],
   });
-  let countDue: (() => Promise<number[]>) | undefined;
-  // Buckets are few (a power of two fixed per dataset), so a label per bucket stays bounded.
-  new Gauge({
-    name: 'dtm_due_transactions',
-    help: 'Transactions whose next cron time has passed, per bucket, at scrape time',
-    labelNames: ['bucket'] as const,
+  const alerts = new Counter({
+    name: 'dtm_alert_webhook_total',
+    help: 'Alert webhook POSTs by result: sent (2xx) or failed (no answer or another status)',
+    labelNames: ['result'] as const,
     registers: [registry],
-    async collect() {
-      if (countDue === undefined) return;
-      try {
-        (await countDue()).forEach((n, b) => this.set({ bucket: String(b) }, n));
-      } catch {
-        // Redis unreachable: leave the last values; dtm_redis_errors_total tells the story.
-      }
-    },
   });
+
+  // Closed label sets start at 0, so that rate() and increase() see their first event.
+  for (const reason of ['too_large', 'overloaded'] as const) shedRequests.labels(reason).inc(0);
+  for (const result of ['sent', 'failed'] as const) alerts.labels(result).inc(0);
+  for (const op of [...SCRIPTS.map((s) => s.name), ...READS]) redisErrors.labels(op).inc(0);
+  for (const model of Object.values(TransType)) {
+    retries.labels(model).inc(0);
+    leaseExpiries.labels(model).inc(0);
+  }
 
   // Label children resolved once per label set: prom-client hashes the label object on every call.
   const requests = memo((api: string, outcome: string) => serverProcess.labels('http', api, outcome));
@@ -126,6 +184,8 @@ export function createMetrics(): Metrics {
   const rounds = memo((model: string, outcome: string) => transProcess.labels(model, outcome));
   const roundTimes = memo((model: string) => transHandled.labels(model));
 
+  let watching = false;
+
   return {
     registry,
     claimed(count) {
@@ -135,10 +195,16 @@ export function createMetrics(): Metrics {
       requests(api, status < 400 ? 'ok' : 'fail').inc();
       requestTimes(api).observe(seconds);
     },
+    shed(reason) {
+      shedRequests.labels(reason).inc();
+    },
     script(name, seconds, tag) {
       scriptTimes(name).observe(seconds);
       scriptTags(name, tag).inc();
-      if (tag === 'ERROR') redisErrors.inc({ script: name });
+      if (tag === 'ERROR') redisErrors.labels(name).inc();
+    },
+    readFailed(read) {
+      redisErrors.labels(read).inc();
     },
     process: {
       branchStarted() {
@@ -154,15 +220,87 @@ export function createMetrics(): Metrics {
         roundTimes(model).observe(secondsSinceCreate);
       },
       leaseExpired(model) {
-        leaseExpiries.inc({ model });
+        leaseExpiries.labels(model).inc();
+      },
+      backedOff(trans) {
+        retries.labels(trans.trans_type).inc();
       },
     },
-    countDueWith(fn) {
-      countDue = fn;
+    alertSent(delivered) {
+      alerts.labels(delivered ? 'sent' : 'failed').inc();
     },
+    watchBacklog(read, clock) {
+      if (watching) throw new Error('watchBacklog: the backlog gauges are registered already');
+      watching = true;
+      registerBacklogGauges(registry, read, clock);
+    },
+    snapshot: () => registry.getMetricsAsJSON(),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
+}
+
+/**
+ * The cluster-wide gauges, from the counts the scripts keep per bucket and each bucket's schedule
+ * head (Store.backlog: two commands per bucket in one write), read once per scrape at most.
+ */
+function registerBacklogGauges(registry: Registry, read: () => Promise<Backlog>, clock: Clock): void {
+  let cached: { at: number; value: Promise<Backlog> } | undefined;
+  const backlog = (): Promise<Backlog> => {
+    const t = performance.now();
+    if (cached === undefined || t - cached.at >= BACKLOG_CACHE_MS) cached = { at: t, value: read() };
+    return cached.value;
+  };
+  // A failed read leaves the last values; dtm_redis_errors_total{op="backlog"} tells the story.
+  const latest = async (): Promise<Backlog | undefined> => backlog().catch(() => undefined);
+  new Gauge({
+    name: 'dtm_transactions_unfinished',
+    help: 'Unfinished transactions by status, over the whole dataset (counts the Lua scripts maintain)',
+    labelNames: ['status'] as const,
+    aggregator: 'max',
+    registers: [registry],
+    async collect() {
+      const b = await latest();
+      if (b === undefined) return;
+      for (const [status, n] of Object.entries(b.byStatus)) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'dtm_oldest_due_age_seconds',
+    help: 'How long the most overdue transaction has been due without being claimed (0 when none is overdue)',
+    aggregator: 'max',
+    registers: [registry],
+    async collect() {
+      const b = await latest();
+      if (b === undefined) return;
+      // Claimed (leased) entries are scored in the future: only a past score is overdue.
+      const t = clock.now();
+      this.set(b.earliestDue !== undefined && b.earliestDue < t ? (t - b.earliestDue) / 1000 : 0);
+    },
+  });
+}
+
+/**
+ * The exposition of the sum of several processes' snapshots, each metric combined by its
+ * aggregator: sum by default (counters, histograms, in-flight gauges), max for the info and
+ * cluster-wide gauges, and prom-client's own choices for the default process metrics.
+ */
+export function renderSum(snapshots: readonly MetricsSnapshot[]): Promise<string> {
+  return AggregatorRegistry.aggregate(snapshots as MetricsSnapshot[]).metrics();
+}
+
+/**
+ * The counters and histograms of a snapshot: what a group keeps of a worker that exited, so that
+ * the group's counters never go backwards (its gauges go with it).
+ */
+export function cumulativeOf(snapshot: MetricsSnapshot): MetricsSnapshot {
+  // prom-client's typings say an enum; its JSON holds the exposition's type names.
+  return snapshot.filter((m) => ['counter', 'histogram'].includes(m.type as unknown as string));
+}
+
+/** Several snapshots summed into one (metric by metric, series by series). */
+export async function sumCumulative(snapshots: readonly MetricsSnapshot[]): Promise<MetricsSnapshot> {
+  return await AggregatorRegistry.aggregate(snapshots as MetricsSnapshot[]).getMetricsAsJSON();
 }
 
 /** Caches `make(...labelValues)` per distinct tuple of label values (a closed set, so bounded). */

@@ -4,8 +4,9 @@
  * socket on Linux (unless LIBUS_LISTEN_EXCLUSIVE_PORT is passed): uWS does not listen through
  * Node's net module, so cluster's own handle sharing plays no part, each process simply binds the
  * same port and the kernel spreads new connections over them. All state is in Redis, so the
- * processes need nothing from each other; the primary resolves Redis once (starting the embedded
- * server if needed) and hands the URL and port to the workers in their environment.
+ * processes need nothing from each other but the metrics sum a scrape answers with
+ * (cluster-metrics.ts); the primary resolves Redis once (starting the embedded server if needed)
+ * and hands the URL and port to the workers in their environment.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from './log.js';

@@ -21,6 +21,8 @@ export interface RouterOptions {
   maxInflight: number;
   log: Logger;
   observe: RequestObserver;
+  /** Told of each request refused by the body limit (413) or the in-flight limit (503), for metrics. */
+  onShed?: (reason: 'too_large' | 'overloaded') => void;
 }
 
 /** The methods a route may name; ANY matches every method. */
@@ -198,6 +200,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
       const run = (body: unknown): void => {
         ran = true;
         if (inflight > opts.maxInflight) {
+          opts.onShed?.('overloaded');
           fail(new OverloadedError());
           return;
         }
@@ -221,6 +224,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
           }
           size += chunk.byteLength;
           if (size > opts.maxBodyBytes) {
+            opts.onShed?.('too_large');
             fail(new PayloadTooLargeError(opts.maxBodyBytes));
             return;
           }

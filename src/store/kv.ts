@@ -11,7 +11,7 @@ import type { RedisClient } from './redis.js';
 import { kvCreate, kvDelete, kvUpdate, type KvCreateOutcome, type KvUpdateOutcome } from './kv-scripts.js';
 import { KV_FIELD } from './schema.js';
 import { createScriptRunner, type ScriptObserver } from './script-runner.js';
-import { storeError } from './store-error.js';
+import { readFailure, type ReadFailureObserver } from './store-error.js';
 
 /** A KV record as stored. Times are ms since the epoch. */
 export interface KvRecord {
@@ -58,9 +58,10 @@ export function decodeKv(cat: string, key: string, h: Record<string, string>): K
   return { cat, k: key, v, version: int(KV_FIELD.version), create_time: int(KV_FIELD.createTime), update_time: int(KV_FIELD.updateTime) };
 }
 
-/** Builds the KV store over a client whose scripts are defined. */
-export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, observe?: ScriptObserver): KvStore {
+/** Builds the KV store over a client whose scripts are defined; the observers are for metrics. */
+export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, observe?: ScriptObserver, readFailed?: ReadFailureObserver): KvStore {
   const run = createScriptRunner(redis, keys, observe);
+  const failed = readFailure(readFailed);
 
   /** Records of `members` (one pipelined HGETALL each); members whose record vanished are skipped. */
   async function fetch(cat: string, members: readonly string[]): Promise<KvRecord[]> {
@@ -71,13 +72,13 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
       for (const k of members) p.hgetall(keys.kv(cat, k));
       res = await p.exec();
     } catch (err) {
-      throw storeError(err, 'kvFetch');
+      throw failed(err, 'kvFetch');
     }
     /* c8 ignore next -- exec() answers null only for an aborted MULTI, and this is no MULTI */
     if (res === null) return [];
     const out: KvRecord[] = [];
     res.forEach(([err, h], i) => {
-      if (err) throw storeError(err, 'kvFetch');
+      if (err) throw failed(err, 'kvFetch');
       const r = decodeKv(cat, members[i]!, h as Record<string, string>);
       if (r !== undefined) out.push(r);
     });
@@ -88,7 +89,7 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
     try {
       return await redis.zrangebylex(keys.kvIdx(cat), after === '' ? '-' : `(${after}`, '+', 'LIMIT', 0, count);
     } catch (err) {
-      throw storeError(err, 'kvScan');
+      throw failed(err, 'kvScan');
     }
   }
 
@@ -102,7 +103,7 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
       try {
         h = await redis.hgetall(keys.kv(cat, key));
       } catch (err) {
-        throw storeError(err, 'kvGet');
+        throw failed(err, 'kvGet');
       }
       return decodeKv(cat, key, h);
     },
@@ -111,7 +112,7 @@ export function createKvStore(redis: RedisClient, keys: Keys, clock: Clock, obse
       try {
         return (await redis.hget(keys.kv(cat, key), KV_FIELD.value)) ?? undefined;
       } catch (err) {
-        throw storeError(err, 'kvGet');
+        throw failed(err, 'kvGet');
       }
     },
 

@@ -7,7 +7,7 @@ import { BadRequestError } from '../errors.js';
 import type { Trans } from '../types.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
-import { storeError } from './store-error.js';
+import { storeError, type ReadName } from './store-error.js';
 
 export interface ListQuery {
   position: string;
@@ -48,9 +48,16 @@ function decodeCursor(position: string, buckets: number): ListCursor {
  * `/all` without SCAN: walks the buckets' listing indexes, newest first within a bucket. The
  * position names the last row returned; each call examines a bounded number of records, so a
  * selective filter may return fewer rows than `limit` with a non-empty position (as DTM's
- * SCAN-based listing does). `next_position` is '' once every bucket is done.
+ * SCAN-based listing does). `next_position` is '' once every bucket is done. A failed read is
+ * mapped (and reported) by `failed`.
  */
-export async function listTransactions(redis: RedisClient, keys: Keys, getTrans: (gid: string) => Promise<Trans | undefined>, q: ListQuery): Promise<ListPage> {
+export async function listTransactions(
+  redis: RedisClient,
+  keys: Keys,
+  getTrans: (gid: string) => Promise<Trans | undefined>,
+  q: ListQuery,
+  failed: (err: unknown, read: ReadName) => Error = storeError,
+): Promise<ListPage> {
   let cursor = decodeCursor(q.position, keys.buckets);
   const minScore = q.createTimeStart === undefined ? '-inf' : `(${q.createTimeStart}`;
   const out: Trans[] = [];
@@ -65,7 +72,7 @@ export async function listTransactions(redis: RedisClient, keys: Keys, getTrans:
     try {
       rows = await redis.zrange(keys.idx(cursor.bucket), maxScore, minScore, 'BYSCORE', 'REV', 'LIMIT', 0, batch, 'WITHSCORES');
     } catch (err) {
-      throw storeError(err, 'listTrans');
+      throw failed(err, 'listTrans');
     }
     let progressed = false;
     for (let i = 0; i + 1 < rows.length; i += 2) {

@@ -16,3 +16,18 @@ export function storeError(err: unknown, what: string): Error {
   if (isReply && !TRANSIENT_REPLY.test(message)) return new StoreContractError(`${what}: ${message}`, { cause: err });
   return new StoreUnavailableError(`${what}: ${message}`, { cause: err });
 }
+
+/** The store's reads that are not scripts (a closed set: it becomes a metrics label). */
+export const READS = ['getTrans', 'listTrans', 'backlog', 'ping', 'kvGet', 'kvScan', 'kvFetch'] as const;
+export type ReadName = (typeof READS)[number];
+
+/** Told of each failed read, as the script runner's observer is told of each failed script. */
+export type ReadFailureObserver = (read: ReadName) => void;
+
+/** storeError for a read: reports the failure to `observe` (for metrics), then maps it. */
+export function readFailure(observe: ReadFailureObserver | undefined): (err: unknown, read: ReadName) => Error {
+  return (err, read) => {
+    observe?.(read);
+    return storeError(err, read);
+  };
+}

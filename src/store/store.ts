@@ -14,7 +14,7 @@ import { decodeTrans } from './replies.js';
 import { claimDue, pruneIndex, resetCron } from './schedule-scripts.js';
 import { createReplicaWaiter, type Durability } from './replica-wait.js';
 import { createScriptRunner, type ScriptObserver } from './script-runner.js';
-import { storeError } from './store-error.js';
+import { readFailure, type ReadFailureObserver } from './store-error.js';
 import {
   changeStatus,
   createTrans,
@@ -44,8 +44,6 @@ export interface Store {
   resetNextCron(gid: string): Promise<'OK' | 'NOT_FOUND'>;
   /** Drops up to `limit` expired finished transactions from a bucket's listing index; `more` when others are due. */
   pruneIndex(bucket: number, limit: number): Promise<{ removed: number; more: boolean }>;
-  /** Transactions due now in each bucket (ZCOUNT per bucket; for metrics). */
-  countDue(): Promise<number[]>;
   /** Unfinished transactions by status and the oldest schedule entry, over every bucket (for metrics). */
   backlog(): Promise<Backlog>;
   getTrans(gid: string): Promise<Trans | undefined>;
@@ -63,7 +61,10 @@ export interface Backlog {
 export interface StoreOptions {
   /** TTL of a finished transaction's record. */
   finishedDataExpireS: number;
+  /** Told of every script call (for metrics). */
   observe?: ScriptObserver;
+  /** Told of every failed read (for metrics; a failed script reaches `observe` as ERROR). */
+  readFailed?: ReadFailureObserver;
   /**
    * Acknowledged writes wait for this many replicas (STORE_WAIT_REPLICAS), on `ackRedis`: WAIT
    * blocks the connection it is sent on, so acknowledged writes get their own connection and the
@@ -75,6 +76,7 @@ export interface StoreOptions {
 /** Builds the store over a connected client whose scripts are defined. */
 export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: StoreOptions): Store {
   const run = createScriptRunner(redis, keys, opts.observe);
+  const failed = readFailure(opts.readFailed);
   const durability = opts.durability !== undefined && opts.durability.replicas > 0 ? opts.durability : undefined;
   /** Acknowledged writes: on their own connection when they wait for replicas. */
   const runAcked = durability === undefined ? run : createScriptRunner(durability.ackRedis, keys, opts.observe);
@@ -92,11 +94,11 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
     try {
       res = await redis.multi().hgetallBuffer(keys.trans(gid)).zscore(keys.due(bucket), gid).exec();
     } catch (err) {
-      throw storeError(err, 'getTrans');
+      throw failed(err, 'getTrans');
     }
-    if (res === null) throw new StoreUnavailableError('getTrans: transaction aborted');
+    if (res === null) throw failed(new StoreUnavailableError('getTrans: transaction aborted'), 'getTrans');
     const [[e1, hash], [e2, score]] = res as [[Error | null, Record<string, Buffer>], [Error | null, string | null]];
-    if (e1 || e2) throw storeError(e1 ?? e2, 'getTrans');
+    if (e1 || e2) throw failed(e1 ?? e2, 'getTrans');
     const m = new Map(Object.entries(hash));
     if (m.size === 0) return undefined;
     return decodeTrans(gid, m, score === null ? undefined : Number(score));
@@ -121,15 +123,6 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
     pruneIndex: (bucket, limit) => run(pruneIndex, { bucket, limit, now: clock.now() }),
     getTrans,
 
-    async countDue() {
-      const now = clock.now();
-      try {
-        return await Promise.all(Array.from({ length: keys.buckets }, (_, b) => redis.zcount(keys.due(b), '-inf', now)));
-      } catch (err) {
-        throw storeError(err, 'countDue');
-      }
-    },
-
     async backlog() {
       const byStatus = { prepared: 0, submitted: 0, aborting: 0 };
       let earliestDue: number | undefined;
@@ -145,18 +138,18 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
           if (head[1] !== undefined) earliestDue = Math.min(earliestDue ?? Infinity, Number(head[1]));
         }
       } catch (err) {
-        throw storeError(err, 'backlog');
+        throw failed(err, 'backlog');
       }
       return { byStatus, earliestDue };
     },
 
-    listTrans: (q) => listTransactions(redis, keys, getTrans, q),
+    listTrans: (q) => listTransactions(redis, keys, getTrans, q, failed),
 
     async ping() {
       try {
         await redis.ping();
       } catch (err) {
-        throw storeError(err, 'ping');
+        throw failed(err, 'ping');
       }
     },
   };

@@ -68,7 +68,15 @@ export function createEngine(deps: RoundDeps): Engine {
     } finally {
       active.delete(trans.gid);
     }
-    observer.roundDone(trans.trans_type, ok && round.error === undefined, (clock.now() - trans.create_time) / 1000);
+    // As DTM counts dtm_transaction_process_total: a round that hit an error, or that began
+    // submitted and ended otherwise than succeed (rolled back, or still waiting on a branch), is a
+    // failure, whoever waits for it. (DTM counts a background start as ok before it runs; here a
+    // background round is counted when it ends, by the same rule as a waited one.)
+    observer.roundDone(
+      trans.trans_type,
+      ok && round.error === undefined && (from !== 'submitted' || trans.status === 'succeed'),
+      (clock.now() - trans.create_time) / 1000,
+    );
     logOutcome(trans, from);
     return { trans, error: round.error, skipped: false };
   }

@@ -27,6 +27,7 @@ import type { Dispatcher } from 'undici';
 export interface ProcessObserver {
   branchStarted(): void;
   branchCalled(model: string, branchId: string, op: string, result: BranchOutcome['result'], seconds: number): void;
+  /** A round ended: `ok` as DTM's Process() would return no error (see engine.ts). */
   roundDone(model: string, ok: boolean, secondsSinceCreate: number): void;
   /** A claimed transaction had been claimed before and never rescheduled: that lease expired. */
   leaseExpired(model: string): void;

@@ -235,7 +235,8 @@ t.test('a master killed while its replica lags: with STORE_WAIT_REPLICAS=1 nothi
     durable.clock.advance(60_000);
     await Promise.all([dtm.app.poller.tick(), durable.app.poller.tick()]);
   }
-  for (const gid of inSync) t.match(await durable.query(gid), { transaction: { status: 'succeed' } }, `${gid}: acknowledged under WAIT, survived and succeeded`);
+  for (const gid of inSync)
+    t.match(await durable.query(gid), { transaction: { status: 'succeed' } }, `${gid}: acknowledged under WAIT, survived and succeeded`);
   const lostPlain = [];
   for (const gid of control) if ((await dtm.query(gid)).transaction === null) lostPlain.push(gid);
   t.ok(lostPlain.length > 0, `without WAIT, ${lostPlain.length} of ${control.length} acknowledged sagas were lost with the master (their actions had run)`);

@@ -5,12 +5,12 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nodeCanSharePort } from '../../src/http/node-backend.js';
 import { loadUws } from '../../src/http/uws-backend.js';
 import { freePort, isListening } from '../../src/store/embedded-redis.js';
 import { waitFor } from '../fixtures/app.js';
+import { alive, childrenOf, listeningPids } from '../fixtures/process.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
@@ -22,24 +22,6 @@ t.before(async () => {
 t.teardown(async () => {
   await redis.stop();
 });
-
-/** Pids of the processes whose parent is `ppid` (from /proc; Linux only). */
-function childrenOf(ppid: number): number[] {
-  try {
-    return readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The coordinator serves with node:http here (HTTP_BACKEND=node, or no native uWS binary loads). */
 const nodeBackend = process.env['HTTP_BACKEND'] === 'node' || (process.env['HTTP_BACKEND'] !== 'uws' && !loadUws().ok);
@@ -74,20 +56,7 @@ t.test(
       for (const pid of childrenOf(child.pid!)) if (alive(pid)) process.kill(pid, 'SIGKILL');
     });
 
-    /** Distinct pids that logged "HTTP server listening" on our port. */
-    const listening = (): Set<number> => {
-      const pids = new Set<number>();
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          const rec = JSON.parse(line) as { msg?: string; pid?: number; port?: number };
-          if (rec.msg === 'HTTP server listening' && rec.port === port && typeof rec.pid === 'number') pids.add(rec.pid);
-        } catch {
-          // not a log line
-        }
-      }
-      return pids;
-    };
+    const listening = (): Set<number> => listeningPids(out, port);
 
     await waitFor(() => listening().size === 2 || child.exitCode !== null, 15_000, `two processes listening on ${port}:\n${out}`);
     t.equal(child.exitCode, null, 'the primary is running');

@@ -139,7 +139,8 @@ t.test('a corrupt record is a StoreContractError', async (t) => {
 t.test('an unreachable Redis is a StoreUnavailableError on every call', async (t) => {
   const dead = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
   defineScripts(dead);
-  const down = createKvStore(dead, h.keys, h.clock);
+  const failedReads: string[] = [];
+  const down = createKvStore(dead, h.keys, h.clock, undefined, (read) => failedReads.push(read));
   const calls: [string, () => Promise<unknown>][] = [
     ['create', () => down.create('c', 'k', 'v')],
     ['update', () => down.update('c', 'k', 1, 'v')],
@@ -150,6 +151,7 @@ t.test('an unreachable Redis is a StoreUnavailableError on every call', async (t
     ['list', () => down.list('c', 10)],
   ];
   for (const [name, call] of calls) await t.rejects(call(), { name: 'StoreUnavailableError' }, `${name}: StoreUnavailableError`);
+  t.strictSame(failedReads, ['kvGet', 'kvGet', 'kvScan', 'kvScan'], 'the failed reads are reported (get, getValue, scan, list)');
   dead.disconnect();
 });
 

@@ -79,11 +79,20 @@ t.test('an unreachable Redis is a StoreUnavailableError', async (t) => {
   const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
   defineScripts(client);
   t.teardown(() => client.disconnect());
-  const store = createStore(client, h.keys, h.clock, { finishedDataExpireS: FINISHED_TTL_S });
+  const failedReads: string[] = [];
+  const scripts: string[] = [];
+  const store = createStore(client, h.keys, h.clock, {
+    finishedDataExpireS: FINISHED_TTL_S,
+    observe: (script, _s, tag) => scripts.push(`${script}:${tag}`),
+    readFailed: (read) => failedReads.push(read),
+  });
   await t.rejects(store.ping(), { name: 'StoreUnavailableError', status: 503 }, 'ping');
   await t.rejects(store.createTrans(newTrans('st-down'), 'submit'), { name: 'StoreUnavailableError', status: 503 }, 'a script');
   await t.rejects(store.getTrans('st-down'), { name: 'StoreUnavailableError', status: 503 }, 'a read');
   await t.rejects(store.listTrans({ position: '', limit: 3 }), { name: 'StoreUnavailableError', status: 503 }, 'a listing');
+  await t.rejects(store.backlog(), { name: 'StoreUnavailableError', status: 503 }, 'the backlog');
+  t.strictSame(failedReads, ['ping', 'getTrans', 'listTrans', 'backlog'], 'each failed read is reported once, by name (for dtm_redis_errors_total)');
+  t.strictSame(scripts, ['createTrans:ERROR'], 'a failed script is reported by the script runner, not as a read');
 });
 
 t.test('a transaction seeded through the store reads back through getTrans', async (t) => {

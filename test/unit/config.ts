@@ -86,7 +86,10 @@ t.test('each environment variable sets its setting', async (t) => {
     [{ TIMEOUT_TO_FAIL: '60' }, { timeoutToFailMs: 60_000 }],
     [{ REQUEST_TIMEOUT: '1.5' }, { requestTimeoutMs: 1500 }],
     [{ INDEX_PRUNE_INTERVAL: '0.5' }, { indexPruneIntervalMs: 500 }],
-    [{ STORE_WAIT_REPLICAS: '1', STORE_WAIT_TIMEOUT_MS: '250' }, { storeWaitReplicas: 1, storeWaitTimeoutMs: 250 }],
+    [
+      { STORE_WAIT_REPLICAS: '1', STORE_WAIT_TIMEOUT_MS: '250' },
+      { storeWaitReplicas: 1, storeWaitTimeoutMs: 250 },
+    ],
     [{ TRANS_CRON_INTERVAL: '0.2' }, { cronIntervalMs: 200 }],
     [{ LOG_LEVEL: 'DEBUG' }, { logLevel: 'debug' }],
     [{ MAX_BODY_BYTES: '4096' }, { maxBodyBytes: 4096 }],
