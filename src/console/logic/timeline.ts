@@ -1,0 +1,46 @@
+/**
+ * A transaction's timeline, from what `query` returns: created, each branch's last attempt and
+ * outcome, rollback, finish, and the next due time. Sorted by time; events at the same time keep
+ * the order they happen in (created first, due last).
+ */
+import type { DtmBranchView, TransDetail } from '../../http/console-wire.js';
+import { parseDtmTime } from './format.js';
+
+export type TimelineKind = 'created' | 'branch-ok' | 'branch-failed' | 'branch-attempt' | 'rollback' | 'finished' | 'due';
+
+export interface TimelineEvent {
+  at: number;
+  kind: TimelineKind;
+  text: string;
+  /** The branch it is about, for a branch event. */
+  branch?: string;
+}
+
+const branchName = (b: DtmBranchView): string => `${b.branch_id} ${b.op}`;
+
+/** The events of `d`, oldest first. */
+export function timelineOf(d: TransDetail): TimelineEvent[] {
+  const t = d.transaction;
+  const events: (TimelineEvent & { order: number })[] = [];
+  const add = (at: number | undefined, kind: TimelineKind, text: string, order: number, branch?: string): void => {
+    if (at !== undefined) events.push({ at, kind, text, order, ...(branch !== undefined ? { branch } : {}) });
+  };
+  add(parseDtmTime(t.create_time), 'created', `${t.trans_type} created (${t.status === 'prepared' ? 'prepared' : 'submitted'})`, 0);
+  for (const b of d.branches) {
+    const name = branchName(b);
+    const finished = parseDtmTime(b.finish_time);
+    const attempted = parseDtmTime(b.last_attempt_time);
+    const attempts = b.attempts !== undefined && b.attempts > 0 ? ` after ${b.attempts} attempt${b.attempts === 1 ? '' : 's'}` : '';
+    if (b.status === 'succeed') add(finished, 'branch-ok', `${name} succeeded${attempts}`, 1, b.branch_id);
+    else if (b.status === 'failed') add(finished, 'branch-failed', `${name} failed${attempts}`, 1, b.branch_id);
+    if (b.status === 'prepared' && attempted !== undefined) {
+      const err = b.last_error !== undefined && b.last_error !== '' ? `: ${b.last_error}` : '';
+      add(attempted, 'branch-attempt', `${name} attempt ${b.attempts ?? ''} failed${err}`.replace('  ', ' '), 1, b.branch_id);
+    }
+  }
+  const reason = t.rollback_reason !== '' ? `: ${t.rollback_reason}` : '';
+  add(parseDtmTime(t.rollback_time), 'rollback', `rolling back${reason}`, 2);
+  if (t.status === 'succeed' || t.status === 'failed') add(parseDtmTime(t.finish_time), 'finished', `finished: ${t.status}`, 3);
+  else add(parseDtmTime(t.next_cron_time), 'due', 'due next (retry, timeout check or lease end)', 4);
+  return events.sort((a, b) => a.at - b.at || a.order - b.order).map(({ order: _order, ...e }) => e);
+}
