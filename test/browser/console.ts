@@ -220,6 +220,26 @@ t.test('force-stop asks for confirmation, then the status turns failed', async (
   );
 });
 
+t.test('a saga whose branch refuses rolls back: the list and its page say why', async (t) => {
+  const gid = `refused-${Date.now()}`;
+  busi.next('Refuse', 'FAILURE');
+  await post('/api/dtmsvr/submit', saga(gid, 'Refuse', { wait_result: true }));
+  await page.goto(`${base}/admin/?gid=${gid}`);
+  const row = page.getByRole('row', { name: new RegExp(gid) }).first();
+  await row.waitFor();
+  t.match(await row.innerText(), /failed[\s\S]*busi says no/, 'the row: failed, and the reason');
+  await row.getByRole('link', { name: gid }).click();
+  await page.getByRole('heading', { name: gid }).waitFor();
+  const reason = page.locator('.field', { hasText: 'Rollback reason' });
+  t.match(await reason.innerText(), /busi says no/, "the page: the branch's error as the rollback reason");
+  t.match(
+    await page.locator('.timeline').innerText(),
+    /01 action failed[\s\S]*01 compensate succeeded[\s\S]*finished: failed: .*busi says no/,
+    'the timeline: the failure, the compensation, the end and why',
+  );
+  await shot('transaction-failed');
+});
+
 t.test('bulk retry by filter: confirmation, progress, every matching transaction made due, audit lines', async (t) => {
   const prefix = `bulk-${Date.now()}-`;
   busi.next('Slow', ...Array<'ERROR'>(200).fill('ERROR'));

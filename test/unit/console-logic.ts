@@ -6,7 +6,7 @@ import { describe, EMPTY_FILTER, fromUrlQuery, isEmpty, listQuery, localTimeMs, 
 import { decodePayload, formatDueAge, formatDuration, formatRate, formatRelative, middleEllipsis, parseDtmTime } from '../../src/console/logic/format.js';
 import { back, canNext, canPrev, FIRST_PAGE, forward, loaded, pageNumber, position } from '../../src/console/logic/paging.js';
 import { push, sparkArea, sparkPath } from '../../src/console/logic/series.js';
-import { timelineOf } from '../../src/console/logic/timeline.js';
+import { orderBranches, timelineOf } from '../../src/console/logic/timeline.js';
 
 t.test('filters: form → API query, page URL round trip, words', async (t) => {
   const f = { status: 'submitted', type: 'saga', gidPrefix: ' order-7 ', from: '2026-11-01T10:00', to: '2026-11-01T11:30' };
@@ -127,7 +127,7 @@ t.test('the timeline: events from query, in time order', async (t) => {
       create_time: '2026-11-01T10:00:00Z',
       update_time: null,
       finish_time: '2026-11-01T10:00:09Z',
-      rollback_time: '2026-11-01T10:00:05Z',
+      rollback_time: '2026-11-01T10:00:09Z',
       next_cron_time: null,
       next_cron_interval: 10,
       protocol: 'http',
@@ -171,10 +171,18 @@ t.test('the timeline: events from query, in time order', async (t) => {
       ['created', 'saga created (submitted)'],
       ['branch-ok', '01 action succeeded'],
       ['branch-failed', '02 action failed after 3 attempts'],
-      ['rollback', 'rolling back: out of stock'],
       ['branch-attempt', '01 compensate attempt 2 failed: HTTP 500: boom'],
-      ['finished', 'finished: failed'],
+      ['failed', 'finished: failed: out of stock'],
     ],
+    'a failed one ends at its rollback time, with the reason',
+  );
+  const aborting = { ...d, transaction: { ...d.transaction, status: 'aborting', update_time: '2026-11-01T10:00:06Z', next_cron_time: '2026-11-01T10:00:30Z' } };
+  t.strictSame(
+    timelineOf(aborting)
+      .slice(-3)
+      .map((e) => e.kind),
+    ['rollback', 'branch-attempt', 'due'],
+    'one rolling back shows it, then when it is due',
   );
   const running = {
     ...d,
@@ -193,4 +201,27 @@ t.test('sparklines: history and path', async (t) => {
   t.equal(sparkPath([1, 2], 100, 10, 2), 'M0.0 5.5 L100.0 1.0', 'the largest touches the top');
   t.equal(sparkPath([5], 100, 10, 3), 'M100.0 1.0', 'the newest sample at the right edge');
   t.equal(sparkArea([1, 2], 100, 10, 2), 'M0.0 5.5 L100.0 1.0 L100.0 10 L0.0 10 Z');
+});
+
+t.test('branches are shown by id, the forward op first', async (t) => {
+  const b = (branch_id: string, op: string) => ({
+    branch_id,
+    op,
+    url: '',
+    bin_data: '',
+    status: 'prepared',
+    create_time: null,
+    update_time: null,
+    finish_time: null,
+  });
+  const shown = orderBranches([b('02', 'compensate'), b('02', 'action'), b('01', 'compensate'), b('01', 'action'), b('01', 'odd')]);
+  t.strictSame(
+    shown.map((x) => `${x.branch_id} ${x.op}`),
+    ['01 action', '01 compensate', '01 odd', '02 action', '02 compensate'],
+  );
+  t.strictSame(
+    orderBranches([b('01', 'cancel'), b('01', 'confirm'), b('01', 'try')]).map((x) => x.op),
+    ['try', 'confirm', 'cancel'],
+    'TCC',
+  );
 });

@@ -1,12 +1,13 @@
 /**
  * A transaction's timeline, from what `query` returns: created, each branch's last attempt and
- * outcome, rollback, finish, and the next due time. Sorted by time; events at the same time keep
- * the order they happen in (created first, due last).
+ * outcome, the end (a failed one ends at its `rollback_time`, as in DTM, with its reason; a
+ * succeeded one at its `finish_time`), or, while it runs, the rollback under way and the next
+ * due time. Sorted by time; events at the same time keep the order they happen in.
  */
 import type { DtmBranchView, TransDetail } from '../../http/console-wire.js';
 import { parseDtmTime } from './format.js';
 
-export type TimelineKind = 'created' | 'branch-ok' | 'branch-failed' | 'branch-attempt' | 'rollback' | 'finished' | 'due';
+export type TimelineKind = 'created' | 'branch-ok' | 'branch-failed' | 'branch-attempt' | 'rollback' | 'finished' | 'failed' | 'due';
 
 export interface TimelineEvent {
   at: number;
@@ -39,8 +40,27 @@ export function timelineOf(d: TransDetail): TimelineEvent[] {
     }
   }
   const reason = t.rollback_reason !== '' ? `: ${t.rollback_reason}` : '';
-  add(parseDtmTime(t.rollback_time), 'rollback', `rolling back${reason}`, 2);
-  if (t.status === 'succeed' || t.status === 'failed') add(parseDtmTime(t.finish_time), 'finished', `finished: ${t.status}`, 3);
-  else add(parseDtmTime(t.next_cron_time), 'due', 'due next (retry, timeout check or lease end)', 4);
+  const updated = parseDtmTime(t.update_time);
+  if (t.status === 'succeed') add(parseDtmTime(t.finish_time) ?? updated, 'finished', 'finished: succeed', 3);
+  else if (t.status === 'failed') add(parseDtmTime(t.rollback_time) ?? parseDtmTime(t.finish_time) ?? updated, 'failed', `finished: failed${reason}`, 3);
+  else {
+    if (t.status === 'aborting') add(updated, 'rollback', `rolling back${reason}`, 2);
+    add(parseDtmTime(t.next_cron_time), 'due', 'due next (retry, timeout check or lease end)', 4);
+  }
   return events.sort((a, b) => a.at - b.at || a.order - b.order).map(({ order: _order, ...e }) => e);
+}
+
+/** The order ops are shown in within a branch id: the forward ops, then the ones that undo them. */
+const OP_ORDER = ['try', 'action', 'confirm', 'commit', 'compensate', 'cancel', 'rollback'];
+
+/** Branches by branch id, and within one id the forward op first (the store keeps a saga's compensation first). */
+export function orderBranches(branches: readonly DtmBranchView[]): DtmBranchView[] {
+  const rank = (op: string): number => {
+    const i = OP_ORDER.indexOf(op);
+    return i === -1 ? OP_ORDER.length : i;
+  };
+  return branches
+    .map((b, i) => ({ b, i }))
+    .sort((x, y) => (x.b.branch_id < y.b.branch_id ? -1 : x.b.branch_id > y.b.branch_id ? 1 : rank(x.b.op) - rank(y.b.op) || x.i - y.i))
+    .map(({ b }) => b);
 }

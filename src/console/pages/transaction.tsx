@@ -5,7 +5,7 @@ import type { DtmBranchView, TransDetail } from '../../http/console-wire.js';
 import { ApiError, call } from '../api.js';
 import { Confirm, Empty, ErrorNotice, Field, StatusBadge, TypeTag } from '../components/ui.js';
 import { decodePayload, formatClock, formatRelative, formatTime, parseDtmTime, prettyJson } from '../logic/format.js';
-import { timelineOf } from '../logic/timeline.js';
+import { orderBranches, timelineOf } from '../logic/timeline.js';
 import { BASE, Link } from '../router.js';
 
 const REFRESH_MS = 2000;
@@ -168,7 +168,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
         <Field label="Finished">{formatTime(parseDtmTime(t.finish_time))}</Field>
         <Field label="Next retry">{finished ? '—' : next === undefined ? '—' : `${formatTime(next)} (${formatRelative(next, detail.now)})`}</Field>
         <Field label="Retry interval">{t.next_cron_interval} s</Field>
-        <Field label="Retries">{t.retry_count ?? 0}</Field>
+        <Field label="Retry count">{t.retry_count ?? 0}</Field>
         <Field label="Protocol">{t.protocol}</Field>
         <Field label="Rolled back">{formatTime(parseDtmTime(t.rollback_time))}</Field>
         <Field label="Rollback reason" wide>
@@ -210,7 +210,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {detail.branches.map((b) => (
+            {orderBranches(detail.branches).map((b) => (
               <BranchRow b={b} now={detail.now} />
             ))}
           </tbody>
