@@ -34,8 +34,12 @@ t.test('check: levels, bearer tokens, sessions and their expiry', async (t) => {
     'the scheme is case-insensitive; the admin token opens client routes',
   );
   t.equal(auth.check(meta({ authorization: 'Bearer api-token' }), 'client').who, 'client (bearer)');
-  t.throws(() => auth.check(meta({ authorization: 'Bearer api-token' }), 'admin'), { status: 401 }, 'the API token is not an admin token');
-  t.throws(() => auth.check(meta({ authorization: 'Basic YWRtaW4tdG9rZW4=' }), 'admin'), { status: 401 }, 'only Bearer');
+  t.throws(
+    () => auth.check(meta({ authorization: 'Bearer api-token' }), 'admin'),
+    { name: 'UnauthorizedError', status: 401 },
+    'the API token is not an admin token',
+  );
+  t.throws(() => auth.check(meta({ authorization: 'Basic YWRtaW4tdG9rZW4=' }), 'admin'), { name: 'UnauthorizedError', status: 401 }, 'only Bearer');
   const granted = auth.login('admin-token', meta({}));
   t.ok(granted !== undefined, 'the right token logs in');
   t.equal(auth.login('admin-tokenx', meta({})), undefined, 'a wrong one does not');
@@ -44,9 +48,13 @@ t.test('check: levels, bearer tokens, sessions and their expiry', async (t) => {
   t.match(who, /^admin \(session [0-9a-f]{8}\)$/, 'the session opens admin routes');
   t.equal(granted!.identity.who, who, 'with the identity login reported');
   const other = createAuth({ adminToken: 'another-token', apiToken: undefined, sessionTtlMs: 60_000, now: () => now });
-  t.throws(() => other.check(meta({ cookie }), 'admin'), { status: 401 }, 'a session signed under another token is refused (changing the token ends sessions)');
+  t.throws(
+    () => other.check(meta({ cookie }), 'admin'),
+    { name: 'UnauthorizedError', status: 401 },
+    'a session signed under another token is refused (changing the token ends sessions)',
+  );
   now += 60_001;
-  t.throws(() => auth.check(meta({ cookie }), 'admin'), { status: 401 }, 'an expired session is refused');
+  t.throws(() => auth.check(meta({ cookie }), 'admin'), { name: 'UnauthorizedError', status: 401 }, 'an expired session is refused');
 });
 
 t.test('without tokens nothing is required and guard adds nothing', async (t) => {
