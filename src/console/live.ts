@@ -57,6 +57,11 @@ export function useLiveStats(enabled: boolean): { stats: LiveStats | undefined; 
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async (): Promise<void> => {
+      // A hidden tab skips its polls (and so its share of the backlog reads) until it is shown again.
+      if (document.hidden) {
+        timer = setTimeout(() => void tick(), POLL_MS);
+        return;
+      }
       try {
         const s = await call<LiveStats>('/api/admin/stats');
         if (stopped) return;

@@ -299,6 +299,19 @@ t.test('the live counters move under load without a reload', async (t) => {
   t.ok(await fitsWidth(), 'the live page fits 1280 px');
 });
 
+t.test('a full list page still fits 1280 px', async (t) => {
+  await page.getByRole('link', { name: 'Transactions' }).click();
+  await page.locator('tbody tr').nth(49).waitFor();
+  t.equal(await page.locator('tbody tr').count(), 50, 'a page of 50');
+  await page.getByRole('button', { name: 'Next →' }).click();
+  await page.getByText('Page 2').waitFor();
+  await page.getByRole('button', { name: '← Previous' }).click();
+  await page.getByText('Page 1').waitFor();
+  t.equal(await page.evaluate<number>('window.scrollY'), 0, 'a new page is shown from its top');
+  t.ok(await fitsWidth(), 'no sideways scrolling');
+  await shot('transactions-full');
+});
+
 t.test('topics: subscribe and unsubscribe with a confirmation', async (t) => {
   await page.getByRole('link', { name: 'Topics' }).click();
   await page.getByLabel('Topic').fill('orders');

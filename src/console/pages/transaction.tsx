@@ -85,7 +85,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
   useEffect(() => {
     setDetail(undefined);
     void load();
-    const timer = setInterval(() => void load(), REFRESH_MS);
+    const timer = setInterval(() => document.hidden || void load(), REFRESH_MS);
     return () => clearInterval(timer);
   }, [gid]);
 

@@ -114,7 +114,8 @@ export function Transactions(props: {
   // The first page refreshes itself, so new transactions and status changes show without a reload.
   useEffect(() => {
     if (!live || paging.index !== 0) return;
-    const timer = setInterval(() => void load(), REFRESH_MS);
+    // A hidden tab does not walk the index every 2 s for nobody.
+    const timer = setInterval(() => document.hidden || void load(), REFRESH_MS);
     return () => clearInterval(timer);
   }, [live, paging.index, appliedKey]);
 
@@ -124,6 +125,11 @@ export function Transactions(props: {
     navigate(q === '' ? `${BASE}/` : `${BASE}/?${q}`);
   };
   const reset = (): void => navigate(`${BASE}/`);
+  /** Another page, shown from its top. */
+  const turn = (p: Paging): void => {
+    setPaging(p);
+    scrollTo(0, 0);
+  };
   const set = (k: keyof Filter) => (e: Event) => setDraft({ ...draft, [k]: (e.target as HTMLInputElement).value });
 
   const finishedOnly = applied.status === 'succeed' || applied.status === 'failed';
@@ -236,11 +242,11 @@ export function Transactions(props: {
           </label>
           <span class="muted">{loading ? 'Loading…' : `${rows.length} on this page · index order (per bucket, newest first)`}</span>
           <div class="pager">
-            <button type="button" class="btn btn-small" disabled={!canPrev(paging)} onClick={() => setPaging(back(paging))}>
+            <button type="button" class="btn btn-small" disabled={!canPrev(paging)} onClick={() => turn(back(paging))}>
               ← Previous
             </button>
             <span class="page-number">Page {pageNumber(paging)}</span>
-            <button type="button" class="btn btn-small" disabled={!canNext(paging)} onClick={() => setPaging(forward(paging))}>
+            <button type="button" class="btn btn-small" disabled={!canNext(paging)} onClick={() => turn(forward(paging))}>
               Next →
             </button>
           </div>
