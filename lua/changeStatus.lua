@@ -17,7 +17,8 @@
   ARGV[10] expectedType   '' for any; else the stored trans_type must match too (a mismatch is
                           STALE with the current status), so a caller that does not know the
                           type yet can try a type-specific transition in one round trip
-  ARGV[11..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  ARGV[11] attempts       msgpack list of [branch index, attempts, last attempt ms, last error], or ''
+  ARGV[12..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
 local trans, due, fin, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -47,10 +48,12 @@ if FINAL[current] then
   error({ err = 'DTM_STATE cannot leave final status ' .. current })
 end
 local statusString = rcall('HGET', trans, F.branchStatuses) or ''
-local updates = readBranchUpdates(11, statusString)
+local attempts = readAttempts(11, #statusString)
+local updates = readBranchUpdates(12, statusString)
 
 local fields = { F.status, newStatus, F.updateTime, now }
 addBranchUpdates(fields, statusString, updates, now)
+addAttempts(fields, attempts)
 if reason ~= '' then
   fields[#fields + 1] = F.rollbackReason
   fields[#fields + 1] = reason

@@ -8,7 +8,9 @@
   ARGV[4] nextCronTime    '' leaves the schedule as it is
   ARGV[5] nextCronInterval'' leaves it as it is
   ARGV[6] retryCount      '' leaves it as it is
-  ARGV[7..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
+  ARGV[7] retries         rounds that ended in a backoff so far; '' leaves it as it is
+  ARGV[8] attempts        msgpack list of [branch index, attempts, last attempt ms, last error], or ''
+  ARGV[9..] branchUpdates  pairs of branch index (1-based) and status code 'p' | 's' | 'f'
   Returns {'OK'} | {'NOT_FOUND'} | {'STALE', currentStatus}
 ]]
 local trans, due = KEYS[1], KEYS[2]
@@ -18,6 +20,7 @@ local now = num(3)
 local nextCronTime = ARGV[4] ~= '' and num(4) or nil
 local nextCronInterval = ARGV[5] ~= '' and num(5) or nil
 local retryCount = ARGV[6] ~= '' and num(6) or nil
+local retries = ARGV[7] ~= '' and num(7) or nil
 
 local refused, current = guardStatus(trans, expected)
 if refused then
@@ -28,10 +31,12 @@ if FINAL[current] then
   error({ err = 'DTM_STATE no progress can be saved in final status ' .. current })
 end
 local statusString = rcall('HGET', trans, F.branchStatuses) or ''
-local updates = readBranchUpdates(7, statusString)
+local attempts = readAttempts(8, #statusString)
+local updates = readBranchUpdates(9, statusString)
 
 local fields = { F.updateTime, now }
 addBranchUpdates(fields, statusString, updates, now)
+addAttempts(fields, attempts)
 if nextCronTime then
   fields[#fields + 1] = F.nextCronTime
   fields[#fields + 1] = nextCronTime
@@ -44,6 +49,10 @@ end
 if retryCount then
   fields[#fields + 1] = F.retryCount
   fields[#fields + 1] = retryCount
+end
+if retries then
+  fields[#fields + 1] = F.retries
+  fields[#fields + 1] = retries
 end
 rcall('HSET', trans, unpack(fields))
 return { 'OK' }

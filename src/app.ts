@@ -2,7 +2,6 @@
  * The composition root: the only file that knows every component. `createApp(config)` wires
  * Redis, store, engine, poller, HTTP and metrics, and returns start/stop.
  */
-import { readFileSync } from 'node:fs';
 import { createAlerter } from './alert.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -13,6 +12,7 @@ import { createAuth } from './http/auth.js';
 import { createConsoleApi } from './http/console-api.js';
 import { createConsoleAssets } from './http/console-assets.js';
 import type { Handler } from './http/handler.js';
+import { createHealthApi } from './http/health-api.js';
 import { createLiveStats, readProcessCounters } from './http/live-stats.js';
 import { createJsonRpc } from './http/json-rpc.js';
 import { createRouter } from './http/route.js';
@@ -25,6 +25,7 @@ import { createPruner, type Pruner } from './pruner.js';
 import { createKeys } from './store/keys.js';
 import { createKvStore } from './store/kv.js';
 import { checkRedis, createRedis, type RedisClient } from './store/redis.js';
+import { loadScripts, storeNotReadyReason } from './store/readiness.js';
 import { createStore, type Store } from './store/store.js';
 import { createBranchDispatcher } from './trans/branch-call.js';
 import { createEngine, type Engine } from './trans/engine.js';
@@ -32,6 +33,7 @@ import type { ProcessObserver } from './trans/round.js';
 import { createService, type DtmService } from './trans/service.js';
 import { createTopics } from './trans/topics.js';
 import { createUrlFence } from './url-fence.js';
+import { packageVersion } from './version.js';
 
 export interface AppOptions {
   clock?: Clock;
@@ -65,12 +67,6 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** The package version, reported by `/version`. */
-export function packageVersion(): string {
-  const url = new URL(import.meta.url.includes('/dist/src/') ? '../../package.json' : '../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
-}
-
 export function createApp(config: Config, opts: AppOptions = {}): App {
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? createLogger(config.logLevel);
@@ -88,12 +84,15 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
   const kv = createKvStore(redis, keys, clock, metrics.script);
   const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv, fence });
+  /** Set once stop() begins: /readyz then answers 503 while in-flight work drains. */
+  let draining = false;
   const version = packageVersion();
   const dtmRoutes: Record<string, Handler> = {
     ...createApi(service, version),
     ...createAdminApi(service),
     ...createTopicsApi(service),
     'POST /api/json-rpc': createJsonRpc(service),
+    ...createHealthApi({ notReadyReason: async () => (draining ? 'draining: the process is shutting down' : storeNotReadyReason(redis)) }),
     'GET /api/metrics': async () => ({ status: 200, body: await metrics.render() }),
   };
   // Each DTM route behind the token its access level needs; only the guarded ones read headers.
@@ -142,6 +141,8 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     httpBackend: () => server?.backend,
     async start() {
       await checkRedis(redis, keys, log, { clock, finishedDataExpireS: config.finishedDataExpireS });
+      // Loaded on every master now, so the first transitions need no NOSCRIPT round trip.
+      await loadScripts(redis);
       server = await listen(router, {
         host: config.httpHost,
         port: config.httpPort,
@@ -155,6 +156,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       }
     },
     async stop() {
+      draining = true;
       server?.close();
       const deadline = Date.now() + 5000;
       while (router.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

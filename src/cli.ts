@@ -3,7 +3,6 @@
  * configured through the environment (config.ts); the flags are DTM's (`-c`, `-h`, `-v`)
  * plus `--workers`. Parsing is pure: main.ts prints and exits.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, MAX_WORKERS } from './config.js';
 
@@ -71,10 +70,4 @@ function parseWorkers(raw: string): number {
     throw new ConfigError('--workers', `must be a whole number from 1 to ${MAX_WORKERS}, got ${JSON.stringify(raw)}`);
   }
   return n;
-}
-
-/** The package version (package.json), read without loading the server. */
-export function packageVersion(): string {
-  const url = new URL(import.meta.url.includes('/dist/src/') ? '../../package.json' : '../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
 }

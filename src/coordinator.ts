@@ -8,7 +8,7 @@
 import cluster from 'node:cluster';
 import { createApp } from './app.js';
 import { startupBanner } from './banner.js';
-import { packageVersion } from './cli.js';
+import { packageVersion } from './version.js';
 import type { Config } from './config.js';
 import { adminWarnings } from './http/access.js';
 import { createLogger, type Logger } from './log.js';

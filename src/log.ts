@@ -1,30 +1,26 @@
-/** Structured JSON logs (pino). Components take child loggers; nothing is logged per successful request. */
-import { pino, type Logger } from 'pino';
+/**
+ * Structured JSON logs (pino). Every line carries its level as a word, the host, the process and
+ * the version, so lines from many coordinators can be told apart; secrets are redacted wherever
+ * they would appear. Components take child loggers; nothing is logged per successful request.
+ */
+import { hostname } from 'node:os';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { packageVersion } from './version.js';
 
 export type { Logger };
 
-/**
- * Paths pino replaces with `[redacted]` wherever a caller logs them: the secrets of the
- * configuration and the credentials of a request. Nothing logs these on purpose; this is the net
- * under a future `log.info({ config })` or `log.warn({ headers })`.
- */
-export const REDACT_PATHS = [
-  'adminToken',
-  'apiToken',
-  'redisPassword',
-  'token',
-  'authorization',
-  'cookie',
-  '*.adminToken',
-  '*.apiToken',
-  '*.redisPassword',
-  '*.token',
-  '*.authorization',
-  '*.cookie',
-  '*.headers.authorization',
-  '*.headers.cookie',
-];
+/** Paths of values that must never reach a log line, at the top level or one object down. */
+const SECRETS = ['password', 'redisPassword', 'adminToken', 'apiToken', 'token', 'authorization', 'cookie'];
+export const REDACTED_PATHS = [...SECRETS, ...SECRETS.map((s) => `*.${s}`), 'headers.authorization', 'headers.cookie', 'req.headers.authorization'];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { svc: 'dtm-redis' }, timestamp: pino.stdTimeFunctions.isoTime, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/** The logger of a coordinator process; `destination` (default stdout) is for tests. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
+    level,
+    base: { svc: 'dtm-redis', version: packageVersion(), hostname: hostname(), pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: { paths: REDACTED_PATHS, censor: '***' },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -2,7 +2,8 @@
  * Process entry: answers the command line (cli.ts), loads the configuration, and runs the
  * coordinator (coordinator.ts).
  */
-import { packageVersion, parseCli, UsageError, USAGE } from './cli.js';
+import { parseCli, UsageError, USAGE } from './cli.js';
+import { packageVersion } from './version.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 
 function fail(err: unknown): never {

@@ -56,6 +56,12 @@ export interface Branch {
   status: BranchStatus;
   /** ms; when the status last changed, or the creation time. */
   finish_time: number | undefined;
+  /** Calls the coordinator made to the branch. */
+  attempts: number;
+  /** ms; when the branch was last called. */
+  last_attempt_time: number | undefined;
+  /** The last failed call's outcome and answer (bounded), or ''. */
+  last_error: string;
 }
 
 /** A transaction as the processors see it. Times in ms, intervals in s. */
@@ -73,6 +79,8 @@ export interface Trans {
   next_cron_interval: number;
   rollback_reason: string;
   retry_count: number;
+  /** Rounds that ended in a backoff (a failed branch call). */
+  retries: number;
   result: string;
   req: TransRequest;
   branches: Branch[];

@@ -7,9 +7,12 @@ local F = {
   status = 's', transType = 'tt', createTime = 'ct', updateTime = 'ut', nextCronTime = 'nct',
   nextCronInterval = 'nci', request = 'req', branchCount = 'n', branchStatuses = 'bs',
   rollbackReason = 'rr', result = 'res', finishTime = 'ft', rollbackTime = 'rt', retryCount = 'rc',
+  retries = 'nr',
 }
 -- Per-branch fields: the prefix, then the 1-based branch index (or `branch_id|op`).
-local BF = { blob = 'b', changeTime = 't', registered = 'u:' }
+local BF = {
+  blob = 'b', changeTime = 't', registered = 'u:', attempts = 'a', lastAttemptTime = 'la', lastError = 'e',
+}
 local KF = {
   cat = 'cat', key = 'k', value = 'v', version = 'version', createTime = 'create_time',
   updateTime = 'update_time',
@@ -86,6 +89,43 @@ local function addBranchUpdates(fields, statusString, updates, now)
   end
   fields[#fields + 1] = F.branchStatuses
   fields[#fields + 1] = statusString
+end
+
+-- Reads the msgpack list of branch attempt records in ARGV[i] ('' for none): each
+-- [index (1-based), attempts, lastAttemptMs, lastError], checked against the branch count.
+local function readAttempts(i, branchCount)
+  local raw = str(i)
+  if raw == '' then
+    return {}
+  end
+  local ok, list = pcall(cmsgpack.unpack, raw)
+  if not ok or type(list) ~= 'table' then
+    error({ err = 'DTM_ARGS ARGV[' .. i .. '] is not a msgpack list of attempt records' })
+  end
+  for _, a in ipairs(list) do
+    local index, attempts, at, lastError = a[1], a[2], a[3], a[4]
+    if type(index) ~= 'number' or index < 1 or index > branchCount or index % 1 ~= 0
+      or type(attempts) ~= 'number' or attempts < 1 or attempts % 1 ~= 0
+      or type(at) ~= 'number' or type(lastError) ~= 'string' then
+      error({ err = 'DTM_ARGS ARGV[' .. i .. '] has a bad attempt record' })
+    end
+  end
+  return list
+end
+
+-- Adds the HSET arguments of attempt records to `fields`; an empty error keeps the last one.
+local function addAttempts(fields, attempts)
+  for _, a in ipairs(attempts) do
+    local index = a[1]
+    fields[#fields + 1] = BF.attempts .. index
+    fields[#fields + 1] = a[2]
+    fields[#fields + 1] = BF.lastAttemptTime .. index
+    fields[#fields + 1] = a[3]
+    if a[4] ~= '' then
+      fields[#fields + 1] = BF.lastError .. index
+      fields[#fields + 1] = a[4]
+    end
+  end
 end
 
 -- The compare-and-set guard on a transaction's global status. Returns the reply to give when

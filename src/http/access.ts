@@ -1,7 +1,7 @@
 /**
  * Which token each of DTM's routes needs (auth.ts): the client endpoints DTM's SDKs call are
  * `client` (open unless API_TOKEN is set), the admin endpoints are `admin` (open unless
- * ADMIN_TOKEN is set), health and version are always open. `query` is a client read unless
+ * ADMIN_TOKEN is set), health (ping, /livez, /readyz) and version are always open. `query` is a client read unless
  * ADMIN_PROTECT_READS, and `/api/metrics` is open unless ADMIN_PROTECT_METRICS. A route missing
  * from the table is `admin`: a new endpoint is closed until someone decides otherwise.
  */
@@ -20,7 +20,7 @@ const CLIENT_ROUTES = [
   'POST /api/json-rpc',
 ];
 
-const OPEN_ROUTES = ['ANY /api/ping', 'GET /api/dtmsvr/version'];
+const OPEN_ROUTES = ['ANY /api/ping', 'GET /api/dtmsvr/version', 'GET /livez', 'GET /readyz'];
 
 /** The access level of the route `key` (`METHOD /path`) under `config`. */
 export function accessOf(key: string, config: Pick<Config, 'adminProtectReads' | 'adminProtectMetrics'>): Access {

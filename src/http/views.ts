@@ -16,13 +16,29 @@ export function formatTime(ms: number | undefined): string | null {
   return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
-/** The global record as DTM's `TransGlobalStore` JSON. */
+/**
+ * Copies the entries of `fields` that Go's `omitempty` would keep: not '', 0, false, null,
+ * undefined or an empty object. DTM's JSON omits them, and JavaScript clients testing for a
+ * field's presence can tell.
+ */
+function omitEmpty(out: Record<string, unknown>, fields: Record<string, unknown>): Record<string, unknown> {
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === '' || v === 0 || v === false || v === null || v === undefined) continue;
+    if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * The global record as DTM's `TransGlobalStore` JSON (`id`, `create_time` and `update_time`
+ * always, everything else omitempty, `concurrent` always), plus `retries` (rounds that ended in a
+ * backoff), which DTM clients ignore.
+ */
 export function transView(t: Trans): Record<string, unknown> {
   const o = t.req.options;
-  const view: Record<string, unknown> = {
-    id: 0,
-    create_time: formatTime(t.create_time),
-    update_time: formatTime(t.update_time),
+  const view: Record<string, unknown> = { id: 0, create_time: formatTime(t.create_time), update_time: formatTime(t.update_time) };
+  omitEmpty(view, {
     gid: t.gid,
     trans_type: t.trans_type,
     status: t.status,
@@ -30,18 +46,17 @@ export function transView(t: Trans): Record<string, unknown> {
     protocol: t.req.protocol,
     finish_time: formatTime(t.finish_time),
     rollback_time: formatTime(t.rollback_time),
+    rollback_reason: t.rollback_reason,
     options: JSON.stringify({ ...omitZero(o), concurrent: o.concurrent }),
     custom_data: t.req.custom_data,
     next_cron_interval: t.next_cron_interval,
     next_cron_time: formatTime(t.next_cron_time),
-    owner: '',
-    ext_data: '',
     result: t.result,
-    rollback_reason: t.rollback_reason,
     ...omitZero(o),
-    concurrent: o.concurrent,
-  };
-  if (t.retry_count > 0) view['retry_count'] = t.retry_count;
+    retry_count: t.retry_count,
+    retries: t.retries,
+  });
+  view['concurrent'] = o.concurrent;
   return view;
 }
 
@@ -57,12 +72,18 @@ function omitZero(o: Trans['req']['options']): Record<string, unknown> {
   return out;
 }
 
-/** One branch as DTM's `TransBranchStore` JSON; `bin_data` is base64 of the payload. */
+/**
+ * One branch as DTM's `TransBranchStore` JSON (`bin_data` is base64 of the payload; omitempty as
+ * in DTM), plus what an operator needs when it fails: `attempts`, `last_attempt_time` and
+ * `last_error`, which DTM clients ignore.
+ */
 export function branchView(t: Trans, b: Branch): Record<string, unknown> {
-  return {
+  const view: Record<string, unknown> = {
     id: 0,
     create_time: formatTime(t.create_time),
     update_time: formatTime(b.finish_time ?? t.create_time),
+  };
+  return omitEmpty(view, {
     gid: t.gid,
     url: b.url,
     bin_data: Buffer.from(b.data).toString('base64'),
@@ -70,6 +91,8 @@ export function branchView(t: Trans, b: Branch): Record<string, unknown> {
     op: b.op,
     status: b.status,
     finish_time: formatTime(b.finish_time),
-    rollback_time: null,
-  };
+    attempts: b.attempts,
+    last_attempt_time: formatTime(b.last_attempt_time),
+    last_error: b.last_error,
+  });
 }

@@ -99,13 +99,22 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
     if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
     const st = branchStatusOfCode(statusString[i - 1]!);
     if (st === undefined) throw new StoreContractError(`trans ${gid}: bad branch status code ${statusString[i - 1]}`);
+    const url = String(b[2]);
+    const finishTime = optionalTime(m, `${BRANCH_FIELD.changeTime}${i}`);
+    // Attempts are stored once a call failed; a branch the coordinator called and finished on the
+    // first try has none, nor one it never called (an empty URL, a workflow's recorded step).
+    const stored = optionalTime(m, `${BRANCH_FIELD.attempts}${i}`);
+    const firstTry = stored === undefined && url !== '' && st !== 'prepared';
     branches.push({
       branch_id: String(b[0]),
       op: String(b[1]),
-      url: String(b[2]),
+      url,
       data: branchData(b[3]),
       status: st,
-      finish_time: optionalTime(m, `${BRANCH_FIELD.changeTime}${i}`),
+      finish_time: finishTime,
+      attempts: stored ?? (firstTry ? 1 : 0),
+      last_attempt_time: optionalTime(m, `${BRANCH_FIELD.lastAttemptTime}${i}`) ?? (firstTry ? finishTime : undefined),
+      last_error: m.get(`${BRANCH_FIELD.lastError}${i}`)?.toString() ?? '',
     });
   }
   return {
@@ -121,6 +130,7 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
     next_cron_interval: Number(get(F.nextCronInterval) ?? '0'),
     rollback_reason: get(F.rollbackReason) ?? '',
     retry_count: Number(get(F.retryCount) ?? '0'),
+    retries: Number(get(F.retries) ?? '0'),
     result: get(F.result) ?? '',
     req: decodeRequest(required(m, F.request, gid), gid),
     branches,

@@ -24,7 +24,10 @@ export const TRANS_FIELD = {
   result: 'res',
   finishTime: 'ft',
   rollbackTime: 'rt',
+  /** DTM's retry counter for a saga's retry_limit. */
   retryCount: 'rc',
+  /** Rounds that ended in a backoff (a failed branch call), for operators. */
+  retries: 'nr',
 } as const;
 
 /**
@@ -38,6 +41,12 @@ export const BRANCH_FIELD = {
   changeTime: 't',
   /** Marks a registered (branch_id, op) pair, for registerBranch's duplicate check. */
   registered: 'u:',
+  /** Calls made to the branch, written once one failed (a first-try success stores none). */
+  attempts: 'a',
+  /** When the branch was last called (ms), written with `attempts`. */
+  lastAttemptTime: 'la',
+  /** The last failed call's outcome and answer, at most MAX_ERROR_BYTES. */
+  lastError: 'e',
 } as const;
 
 /** Fields of a KV record HASH (`{p:kv}:r:…`), DTM's KVStore column names. */

@@ -39,16 +39,34 @@ export type CasOutcome = { tag: 'OK' } | { tag: 'NOT_FOUND' } | { tag: 'STALE'; 
 /** A branch result to record: index into the branch list (0-based) and its new status. */
 export type BranchUpdate = readonly [index: number, status: BranchStatus];
 
+/** What the calls of one branch came to, written once a call failed (see schema.ts BRANCH_FIELD). */
+export interface BranchAttempt {
+  /** Index into the branch list (0-based). */
+  index: number;
+  /** Calls made so far. */
+  attempts: number;
+  /** ms */
+  lastAttemptTime: number;
+  /** The last failed call's outcome and answer (at most MAX_ERROR_BYTES), or '' to keep the stored one. */
+  lastError: string;
+}
+
+/** The longest last error stored per branch. */
+export const MAX_ERROR_BYTES = 512;
+
 export interface ProgressInput {
   branchUpdates?: readonly BranchUpdate[];
+  attempts?: readonly BranchAttempt[];
   /** ms; leave undefined to keep the schedule. */
   nextCronTime?: number;
   /** s */
   nextCronInterval?: number;
   retryCount?: number;
+  /** Rounds that ended in a backoff so far. */
+  retries?: number;
 }
 
-export interface ChangeStatusInput extends ProgressInput {
+export interface ChangeStatusInput extends Omit<ProgressInput, 'retries'> {
   rollbackReason?: string;
   result?: string;
   /** Also require this stored trans_type; a mismatch answers STALE like a status mismatch. */
@@ -72,6 +90,12 @@ function branchArgs(updates: readonly BranchUpdate[] | undefined): string[] {
   const out: string[] = [];
   for (const [i, st] of updates ?? []) out.push(String(i + 1), BRANCH_STATUS_CODE[st]);
   return out;
+}
+
+/** Attempt records as the scripts read them: one msgpack list, or '' for none. */
+function attemptsArg(attempts: readonly BranchAttempt[] | undefined): string | Buffer {
+  if (attempts === undefined || attempts.length === 0) return '';
+  return pack(attempts.map((a) => [a.index + 1, a.attempts, a.lastAttemptTime, a.lastError]));
 }
 
 /** An optional number: '' tells the script to leave the field as it is. */
@@ -141,7 +165,7 @@ export const registerBranch = defineScript({
 export const saveProgress = defineScript({
   name: 'saveProgress',
   keys: ['trans', 'due'],
-  argv: ['gid', 'expectedStatus', 'now', 'nextCronTime', 'nextCronInterval', 'retryCount', '...branchUpdates'],
+  argv: ['gid', 'expectedStatus', 'now', 'nextCronTime', 'nextCronInterval', 'retryCount', 'retries', 'attempts', '...branchUpdates'],
   replies: ['OK', 'NOT_FOUND', 'STALE'],
   replyMode: 'buffers',
   encode(input: { gid: string; expected: TransStatus; progress: ProgressInput; now: number }, keys) {
@@ -156,6 +180,8 @@ export const saveProgress = defineScript({
       opt(p.nextCronTime),
       opt(p.nextCronInterval),
       opt(p.retryCount),
+      opt(p.retries),
+      attemptsArg(p.attempts),
       ...branchArgs(p.branchUpdates),
     ];
   },
@@ -176,6 +202,7 @@ export const changeStatus = defineScript({
     'nextCronInterval',
     'result',
     'expectedType',
+    'attempts',
     '...branchUpdates',
   ],
   replies: ['OK', 'NOT_FOUND', 'STALE'],
@@ -198,6 +225,7 @@ export const changeStatus = defineScript({
       opt(c.nextCronInterval),
       c.result ?? '',
       c.expectedType ?? '',
+      attemptsArg(c.attempts),
       ...branchArgs(c.branchUpdates),
     ];
   },

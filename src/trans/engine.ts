@@ -3,7 +3,7 @@
  * round was started by an API call or by the cron poller.
  */
 import { DtmError, StoreUnavailableError } from '../errors.js';
-import type { Trans } from '../types.js';
+import { isFinal, type Trans, type TransStatus } from '../types.js';
 import { createRound, StaleRoundError, type Round, type RoundDeps } from './round.js';
 import { leaseMs } from './schedule.js';
 import { strategies } from './strategies.js';
@@ -30,10 +30,23 @@ export function createEngine(deps: RoundDeps): Engine {
   const active = new Set<string>();
   const { log, observer, clock } = deps;
 
+  /** Round outcomes at debug; a transaction that failed at info (it rolled back), one that succeeded at debug. */
+  function logOutcome(trans: Trans, from: TransStatus): void {
+    const { gid, trans_type, status } = trans;
+    if (status !== from && isFinal(status)) {
+      const fields = { gid, trans_type, status, retries: trans.retries, ...(trans.rollback_reason !== '' ? { rollback_reason: trans.rollback_reason } : {}) };
+      if (status === 'failed') log.info(fields, 'transaction failed');
+      else log.debug(fields, 'transaction succeeded');
+    } else {
+      log.debug({ gid, trans_type, from, status, next_cron_time: trans.next_cron_time }, 'round done');
+    }
+  }
+
   async function runRound(trans: Trans): Promise<RoundResult> {
     if (active.has(trans.gid)) return { trans, error: undefined, skipped: true };
     active.add(trans.gid);
     const round: Round = createRound(trans, deps);
+    const from = trans.status;
     let ok = true;
     try {
       await strategies[trans.trans_type].processRound(round);
@@ -53,6 +66,7 @@ export function createEngine(deps: RoundDeps): Engine {
       active.delete(trans.gid);
     }
     observer.roundDone(trans.trans_type, ok && round.error === undefined, (clock.now() - trans.create_time) / 1000);
+    logOutcome(trans, from);
     return { trans, error: round.error, skipped: false };
   }
 

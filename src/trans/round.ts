@@ -14,9 +14,11 @@ import type { Config } from '../config.js';
 import type { DtmError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import type { BranchUpdate } from '../store/trans-scripts.js';
+import { MAX_ERROR_BYTES } from '../store/trans-scripts.js';
 import { isFinal, type BranchStatus, type Trans, type TransStatus } from '../types.js';
 import { callBranch, type BranchOutcome, type BranchRequest } from './branch-call.js';
+import { describeFailure, logFailedCalls, type FailedCall } from './failure-log.js';
+import { createPendingWrites } from './pending-writes.js';
 import { baseInterval, isPastDeadline, leaseMs, moveAfter, nextInterval, retryCountOf } from './schedule.js';
 import { strategies } from './strategies.js';
 import type { Dispatcher } from 'undici';
@@ -78,8 +80,10 @@ export interface Round {
 export const BRANCH_WRITE_BEHIND_MS = 100;
 
 export function createRound(trans: Trans, deps: RoundDeps): Round {
-  const { store, config, clock, dispatcher, observer } = deps;
-  let pending: BranchUpdate[] = [];
+  const { store, config, clock, dispatcher, observer, log } = deps;
+  const pending = createPendingWrites();
+  /** This round's failed calls, logged when it ends (once the next retry time is known). */
+  const failedCalls: FailedCall[] = [];
   let sawError = false;
   let sawOngoing = false;
   let sawSuccess = false;
@@ -103,14 +107,27 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
   };
 
   /** Takes the pending results for a write; the caller writes them. */
-  const takePending = (): BranchUpdate[] => {
+  const takePending = (): ReturnType<typeof pending.take> => {
     if (writeTimer !== undefined) {
       clearTimeout(writeTimer);
       writeTimer = undefined;
     }
-    const updates = pending;
-    pending = [];
-    return updates;
+    return pending.take();
+  };
+
+  /** Counts a call to branch `index` and keeps what an operator needs to see of a failure. */
+  const recordAttempt = (index: number, o: BranchOutcome): void => {
+    const b = trans.branches[index]!;
+    const now = clock.now();
+    b.attempts += 1;
+    b.last_attempt_time = now;
+    const failed = o.result !== 'SUCCESS';
+    if (failed) {
+      b.last_error = describeFailure(o, MAX_ERROR_BYTES);
+      failedCalls.push({ branchId: b.branch_id, op: b.op, url: b.url, outcome: o, attempt: b.attempts });
+    }
+    // A first-try success needs no record: the decoder derives it (see replies.ts).
+    if (failed || b.attempts > 1) pending.attempt({ index, attempts: b.attempts, lastAttemptTime: now, lastError: failed ? b.last_error : '' });
   };
 
   /** Waits for a background write and rethrows what it hit, so writes stay ordered and guarded. */
@@ -121,8 +138,8 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
 
   const flush = async (): Promise<void> => {
     await settle();
-    if (pending.length === 0) return;
-    const r = await store.saveProgress(trans.gid, trans.status, { branchUpdates: takePending() });
+    if (pending.empty) return;
+    const r = await store.saveProgress(trans.gid, trans.status, takePending());
     if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
   };
 
@@ -131,7 +148,7 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
 
   /** Write-behind: pending results are written if still pending after BRANCH_WRITE_BEHIND_MS. */
   const armWriteTimer = (): void => {
-    if (config.updateBranchSync || pending.length === 0 || writeTimer !== undefined) return;
+    if (config.updateBranchSync || pending.empty || writeTimer !== undefined) return;
     writeTimer = setTimeout(() => {
       writeTimer = undefined;
       writing = flush()
@@ -209,11 +226,18 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         note(o, '');
         return o;
       }
-      return external(b.url, b.branch_id, b.op, b.data);
+      const o = await external(b.url, b.branch_id, b.op, b.data);
+      recordAttempt(index, o);
+      // A concurrent saga may record a result while its other calls run on: bound its wait too.
+      if (callsInFlight.size > 0) armWriteTimer();
+      return o;
     },
 
-    callUrl(url, branchId, op, body) {
-      return external(url, branchId, op, body);
+    async callUrl(url, branchId, op, body) {
+      const o = await external(url, branchId, op, body);
+      // Not a stored branch: its failures are logged, counted by the transaction's retries.
+      if (o.result !== 'SUCCESS') failedCalls.push({ branchId, op, url, outcome: o, attempt: trans.retries + 1 });
+      return o;
     },
 
     setBranch(index, status) {
@@ -221,17 +245,16 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
       if (b === undefined) throw new Error(`no branch ${index} in ${trans.gid}`);
       b.status = status;
       b.finish_time = clock.now();
-      pending.push([index, status]);
+      pending.status(index, status);
       // A concurrent saga may record a result while its other calls run on: bound its wait too.
       if (callsInFlight.size > 0) armWriteTimer();
     },
 
     async changeStatus(next, rollbackReason) {
       await settle();
-      const updates = takePending();
       const finished = isFinal(next);
       const base = baseInterval(options, config);
-      const input: Parameters<Store['changeStatus']>[3] = { branchUpdates: updates };
+      const input: Parameters<Store['changeStatus']>[3] = takePending();
       if (rollbackReason !== undefined && rollbackReason !== '') input.rollbackReason = rollbackReason;
       if (!finished) {
         // A new phase starts now (aborting, or submitted after a check-back): due at once if we die.
@@ -267,7 +290,10 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
 
     async end() {
       await settle();
-      if (isFinal(trans.status)) return;
+      if (isFinal(trans.status)) {
+        logFailedCalls(log, trans, failedCalls, { retryAt: undefined, status: trans.status });
+        return;
+      }
       const base = baseInterval(options, config);
       const now = clock.now();
       let at: number;
@@ -279,17 +305,21 @@ export function createRound(trans: Trans, deps: RoundDeps): Round {
         interval = nextInterval(moveAfter({ sawError, sawOngoing, sawSuccess }), trans.next_cron_interval || base, base);
         at = now + interval * 1000;
       }
+      const backedOff = sawError && explicit === undefined;
+      if (backedOff) trans.retries += 1;
       const r = await store.saveProgress(trans.gid, trans.status, {
-        branchUpdates: takePending(),
+        ...takePending(),
         nextCronTime: Math.round(at),
         nextCronInterval: interval,
         retryCount: trans.retry_count,
+        retries: trans.retries,
       });
       if (r.tag !== 'OK') throw new StaleRoundError(trans.gid, r.tag === 'STALE' ? r.current : 'missing');
       trans.next_cron_time = Math.round(at);
       trans.scheduled_time = Math.round(at);
       trans.next_cron_interval = interval;
-      if (sawError && explicit === undefined && lastError !== undefined) {
+      logFailedCalls(log, trans, failedCalls, { retryAt: Math.round(at), status: trans.status });
+      if (backedOff && lastError !== undefined) {
         observer.backedOff(trans, retryCountOf(interval, base), lastError.url, lastError.detail);
       }
     },

@@ -84,10 +84,21 @@ function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron:
     next_cron_interval: interval,
     rollback_reason: '',
     retry_count: body.retry_count,
+    retries: 0,
     result: '',
     req: body.req,
     // Explicit fields, not a spread: this runs per submit and a spread copy is several times slower.
-    branches: branches.map((b) => ({ branch_id: b.branch_id, op: b.op, url: b.url, data: b.data, status: 'prepared', finish_time: undefined })),
+    branches: branches.map((b) => ({
+      branch_id: b.branch_id,
+      op: b.op,
+      url: b.url,
+      data: b.data,
+      status: 'prepared',
+      finish_time: undefined,
+      attempts: 0,
+      last_attempt_time: undefined,
+      last_error: '',
+    })),
   };
 }
 

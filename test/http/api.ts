@@ -3,7 +3,9 @@
  * the conformance items of dtm-protocol.md §13. Time moves with the fake clock and the cron runs
  * with poller.tick(); only the finished-data TTL (a Redis TTL) needs real time.
  */
+import { createHash } from 'node:crypto';
 import t from 'tap';
+import { SCRIPTS, scriptSource } from '../../src/store/scripts.js';
 import { loadUws } from '../../src/http/uws-backend.js';
 import { startBusi, type Busi, type BusiCall } from '../fixtures/busi.js';
 import { gidOf, sagaBody, startTestApp, type TestApp } from '../fixtures/app.js';
@@ -596,4 +598,32 @@ t.test('the URL fence refuses link-local metadata targets at submit, registerBra
     { status: 400, body: { message: /^\[DTM_URL_DENIED\]/ } },
     'a subscriber',
   );
+});
+
+t.test('health: /livez while serving; /readyz 200 with Redis and the scripts, 503 with the reason without Redis', async (t) => {
+  const app = await startTestApp();
+  t.teardown(() => app.stop());
+  t.strictSame(await raw(`${app.base}/livez`, { method: 'GET' }).then((r) => [r.status, JSON.parse(r.text)]), [200, { status: 'ok' }], '/livez → 200');
+  t.strictSame(await raw(`${app.base}/readyz`, { method: 'GET' }).then((r) => [r.status, JSON.parse(r.text)]), [200, { status: 'ready' }], '/readyz → 200');
+  await app.redis.client.script('FLUSH');
+  t.equal((await raw(`${app.base}/readyz`, { method: 'GET' })).status, 200, 'scripts flushed from Redis: /readyz loads them again and is ready');
+  const shas = SCRIPTS.map((d) => createHash('sha1').update(scriptSource(d.name)).digest('hex'));
+  t.strictSame(
+    await app.redis.client.script('EXISTS', ...shas),
+    shas.map(() => 1),
+    'every script is on the server again',
+  );
+  await app.redis.server.stop();
+  const down = await raw(`${app.base}/readyz`, { method: 'GET' });
+  t.equal(down.status, 503, 'Redis stopped: /readyz → 503');
+  t.match(JSON.parse(down.text), { status: 'not ready', reason: /does not answer/ }, 'with the reason');
+  t.equal((await raw(`${app.base}/livez`, { method: 'GET' })).status, 200, '/livez still 200: the process serves');
+  await app.redis.restart();
+  const deadline = Date.now() + 10_000;
+  let status = 0;
+  while (status !== 200 && Date.now() < deadline) {
+    status = (await raw(`${app.base}/readyz`, { method: 'GET' })).status;
+    if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(status, 200, 'Redis back: ready again');
 });

@@ -14,8 +14,8 @@ t.teardown(async () => {
 const NOW = T0 + 1000;
 
 /** Raw changeStatus arguments for `gid` (KEYS then ARGV); `argv` overrides by ARGV index. */
-function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = [], length = 10): string[] {
-  const base = [gid, 'submitted', 'succeed', String(NOW), '', String(FINISHED_TTL_S), '', '', '', ''];
+function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = [], length = 11): string[] {
+  const base = [gid, 'submitted', 'succeed', String(NOW), '', String(FINISHED_TTL_S), '', '', '', '', ''];
   for (const [i, v] of Object.entries(argv)) base[Number(i) - 1] = v;
   return [
     h.keys.trans(gid),
@@ -238,6 +238,8 @@ t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async 
     { name: 'interval not a number', args: rawArgs('cs-bad', { 8: 'x' }) },
     { name: 'result missing', args: rawArgs('cs-bad', {}, [], 8) },
     { name: 'expected type missing', args: rawArgs('cs-bad', {}, [], 9) },
+    { name: 'attempts missing', args: rawArgs('cs-bad', {}, [], 10) },
+    { name: 'attempts not msgpack', args: rawArgs('cs-bad', { 11: 'nope' }) },
     { name: 'branch index past the last branch', args: rawArgs('cs-bad', {}, ['9', 's']) },
     { name: 'branch status code unknown', args: rawArgs('cs-bad', {}, ['1', 'ok']) },
     { name: 'good pair then bad pair', args: rawArgs('cs-bad', {}, ['1', 's', '2']) },

@@ -41,9 +41,10 @@ function expected(nt: NewTrans, createdAt: number): Trans {
     next_cron_interval: nt.next_cron_interval,
     rollback_reason: '',
     retry_count: 0,
+    retries: 0,
     result: '',
     req: nt.req,
-    branches: nt.branches.map((b) => ({ ...b, status: 'prepared', finish_time: undefined })),
+    branches: nt.branches.map((b) => ({ ...b, status: 'prepared', finish_time: undefined, attempts: 0, last_attempt_time: undefined, last_error: '' })),
   };
 }
 

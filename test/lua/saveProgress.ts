@@ -1,4 +1,5 @@
 import t from 'tap';
+import { pack } from '../../src/codec.js';
 import type { TransStatus } from '../../src/types.js';
 import { fields, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
 
@@ -11,8 +12,8 @@ t.teardown(async () => {
 });
 
 /** Raw saveProgress arguments for `gid` (KEYS then ARGV); `argv` overrides by ARGV index. */
-function rawArgs(gid: string, argv: Record<number, string> = {}, updates: string[] = []): string[] {
-  const base = [gid, 'submitted', String(T0 + 1000), '', '', ''];
+function rawArgs(gid: string, argv: Record<number, string | Buffer> = {}, updates: string[] = []): (string | Buffer)[] {
+  const base: (string | Buffer)[] = [gid, 'submitted', String(T0 + 1000), '', '', '', '', ''];
   for (const [i, v] of Object.entries(argv)) base[Number(i) - 1] = v;
   return [h.keys.trans(gid), h.keys.due(h.keys.bucketOf(gid)), ...base, ...updates];
 }
@@ -66,6 +67,30 @@ t.test('records branch results, the next cron time, interval and retry count', a
     },
     'getTrans decodes the progress',
   );
+});
+
+t.test('attempt records and retries: written with the progress, an empty error keeping the last one', async (t) => {
+  h.clock.set(T0);
+  await seed(h, 'sp-attempts', 'submitted');
+  await h.store.saveProgress('sp-attempts', 'submitted', {
+    attempts: [{ index: 1, attempts: 1, lastAttemptTime: T0 + 10, lastError: 'ERROR (HTTP 500): boom' }],
+    retries: 1,
+  });
+  t.strictSame(
+    await fields(h.client, h.keys.trans('sp-attempts'), 'a2', 'la2', 'e2', 'nr', 'bs'),
+    { a2: '1', la2: String(T0 + 10), e2: 'ERROR (HTTP 500): boom', nr: '1', bs: 'ppp' },
+    'attempts, time, error and retries; no status change',
+  );
+  await h.store.saveProgress('sp-attempts', 'submitted', {
+    branchUpdates: [[1, 'succeed']],
+    attempts: [{ index: 1, attempts: 2, lastAttemptTime: T0 + 20, lastError: '' }],
+  });
+  t.strictSame(
+    await fields(h.client, h.keys.trans('sp-attempts'), 'a2', 'la2', 'e2', 'nr', 'bs'),
+    { a2: '2', la2: String(T0 + 20), e2: 'ERROR (HTTP 500): boom', nr: '1', bs: 'psp' },
+    'the success: two attempts, the last error kept, retries unchanged',
+  );
+  t.match((await h.store.getTrans('sp-attempts'))!.branches[1], { attempts: 2, last_attempt_time: T0 + 20, last_error: 'ERROR (HTTP 500): boom' }, 'decoded');
 });
 
 t.test('an empty progress only touches the update time and keeps the schedule', async (t) => {
@@ -132,13 +157,19 @@ t.test('replaying the same progress answers OK again with the same end state', a
 t.test('a bad argument is a DTM_ARGS error reply and nothing is written', async (t) => {
   h.clock.set(T0);
   await seed(h, 'sp-bad', 'submitted');
-  const rows: { name: string; args: string[] }[] = [
+  const rows: { name: string; args: (string | Buffer)[] }[] = [
     { name: 'expected status unknown', args: rawArgs('sp-bad', { 2: 'done' }) },
     { name: 'now not a number', args: rawArgs('sp-bad', { 3: 'x' }) },
     { name: 'next cron NaN', args: rawArgs('sp-bad', { 4: 'NaN' }) },
     { name: 'next cron inf', args: rawArgs('sp-bad', { 4: 'inf' }) },
     { name: 'interval not a number', args: rawArgs('sp-bad', { 5: 'ten' }) },
     { name: 'retry count not a number', args: rawArgs('sp-bad', { 6: 'once' }) },
+    { name: 'retries not a number', args: rawArgs('sp-bad', { 7: 'twice' }) },
+    { name: 'attempts not msgpack', args: rawArgs('sp-bad', { 8: 'zz' }) },
+    { name: 'attempt record for branch 0', args: rawArgs('sp-bad', { 8: pack([[0, 1, T0, 'e']]) }) },
+    { name: 'attempt record past the last branch', args: rawArgs('sp-bad', { 8: pack([[4, 1, T0, 'e']]) }) },
+    { name: 'attempt record with 0 attempts', args: rawArgs('sp-bad', { 8: pack([[1, 0, T0, 'e']]) }) },
+    { name: 'attempt record without an error text', args: rawArgs('sp-bad', { 8: pack([[1, 1, T0]]) }) },
     { name: 'branch index 0', args: rawArgs('sp-bad', {}, ['0', 's']) },
     { name: 'branch index past the last branch', args: rawArgs('sp-bad', {}, ['4', 's']) },
     { name: 'branch index fractional', args: rawArgs('sp-bad', {}, ['1.5', 's']) },

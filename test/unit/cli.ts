@@ -1,6 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { packageVersion, parseCli, UsageError, USAGE } from '../../src/cli.js';
+import { parseCli, UsageError, USAGE } from '../../src/cli.js';
+import { packageVersion } from '../../src/version.js';
 import { ConfigError } from '../../src/config.js';
 
 t.test('the flags that run the coordinator', async (t) => {

@@ -56,6 +56,10 @@ t.test('decodeTrans reads a stored record', async (t) => {
     ['b1', pack(['01', 'action', 'http://a', '{}'])],
     ['b2', pack(['01', 'compensate', 'http://c', ''])],
     ['rc', buf('2')],
+    ['nr', buf('3')],
+    ['a2', buf('4')],
+    ['la2', buf('1300')],
+    ['e2', buf('ERROR (HTTP 502): bad gateway')],
     ['req', encodeRequest(request())],
   ]);
   t.strictSame(
@@ -73,14 +77,36 @@ t.test('decodeTrans reads a stored record', async (t) => {
       next_cron_interval: 10,
       rollback_reason: '',
       retry_count: 2,
+      retries: 3,
       result: '',
       req: request(),
       branches: [
-        { branch_id: '01', op: 'action', url: 'http://a', data: '{}', status: 'succeed', finish_time: 1200 },
-        { branch_id: '01', op: 'compensate', url: 'http://c', data: '', status: 'failed', finish_time: undefined },
+        // Called and finished on the first try: one attempt, at its finish time, though none is stored.
+        {
+          branch_id: '01',
+          op: 'action',
+          url: 'http://a',
+          data: '{}',
+          status: 'succeed',
+          finish_time: 1200,
+          attempts: 1,
+          last_attempt_time: 1200,
+          last_error: '',
+        },
+        {
+          branch_id: '01',
+          op: 'compensate',
+          url: 'http://c',
+          data: '',
+          status: 'failed',
+          finish_time: undefined,
+          attempts: 4,
+          last_attempt_time: 1300,
+          last_error: 'ERROR (HTTP 502): bad gateway',
+        },
       ],
     },
-    'every field, the schedule score winning over nct',
+    'every field, the schedule score winning over nct; stored attempts win over the derived ones',
   );
   t.equal(decodeTrans('g1', m).next_cron_time, 9000, 'without a score, nct');
 });
