@@ -52,9 +52,15 @@ const MAX_TOPICS = 1000;
 export function summaryOf(t: Trans): TransSummary {
   let succeed = 0;
   let failed = 0;
+  let lastError = '';
+  let lastErrorAt = -Infinity;
   for (const b of t.branches) {
     if (b.status === 'succeed') succeed++;
     else if (b.status === 'failed') failed++;
+    if (b.last_error !== '' && (b.last_attempt_time ?? 0) >= lastErrorAt) {
+      lastError = b.last_error;
+      lastErrorAt = b.last_attempt_time ?? 0;
+    }
   }
   return {
     gid: t.gid,
@@ -67,8 +73,9 @@ export function summaryOf(t: Trans): TransSummary {
     branches: t.branches.length,
     branches_succeed: succeed,
     branches_failed: failed,
-    retry_count: t.retry_count,
+    retries: t.retries,
     rollback_reason: t.rollback_reason,
+    last_error: lastError,
   };
 }
 

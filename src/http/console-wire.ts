@@ -29,8 +29,11 @@ export interface TransSummary {
   branches: number;
   branches_succeed: number;
   branches_failed: number;
-  retry_count: number;
+  /** Rounds that ended in a backoff (a failed branch call). */
+  retries: number;
   rollback_reason: string;
+  /** The most recent failed call's error among its branches, '' when none failed. */
+  last_error: string;
 }
 
 /** `GET /api/admin/transactions`: one page of the listing walk; `next_position` '' at the end. */
@@ -41,41 +44,47 @@ export interface TransPage {
   exact?: TransSummary;
 }
 
-/** DTM's `query` transaction, as views.ts writes it (RFC 3339 times); the fields the console reads. */
+/**
+ * DTM's `query` transaction, as views.ts writes it (RFC 3339 times): like DTM, empty fields are
+ * omitted (Go's omitempty), so all but the first three may be missing.
+ */
 export interface DtmTransView {
-  gid: string;
-  trans_type: string;
-  status: string;
   create_time: string | null;
   update_time: string | null;
-  finish_time: string | null;
-  rollback_time: string | null;
-  next_cron_time: string | null;
-  next_cron_interval: number;
-  protocol: string;
-  query_prepared: string;
-  custom_data: string;
-  options: string;
-  result: string;
-  rollback_reason: string;
+  concurrent: boolean;
+  gid?: string;
+  trans_type?: string;
+  status?: string;
+  finish_time?: string | null;
+  rollback_time?: string | null;
+  next_cron_time?: string | null;
+  next_cron_interval?: number;
+  protocol?: string;
+  query_prepared?: string;
+  custom_data?: string;
+  options?: string;
+  result?: string;
+  rollback_reason?: string;
   retry_count?: number;
+  /** Rounds that ended in a backoff. */
+  retries?: number;
   [field: string]: unknown;
 }
 
-/** DTM's `query` branch; `last_error`, `attempts` and `last_attempt_time` appear once the coordinator records them. */
+/** DTM's `query` branch (omitempty as well), with the calls the coordinator made: `attempts`, `last_attempt_time`, `last_error`. */
 export interface DtmBranchView {
-  branch_id: string;
-  op: string;
-  url: string;
-  /** The payload, base64. */
-  bin_data: string;
-  status: string;
   create_time: string | null;
   update_time: string | null;
-  finish_time: string | null;
-  last_error?: string;
+  branch_id?: string;
+  op?: string;
+  url?: string;
+  /** The payload, base64. */
+  bin_data?: string;
+  status?: string;
+  finish_time?: string | null;
   attempts?: number;
   last_attempt_time?: string | null;
+  last_error?: string;
   [field: string]: unknown;
 }
 

@@ -186,12 +186,22 @@ t.test('a saga with a failing branch appears in the list without a reload; its p
   const deadline = Date.now() + 10_000;
   while (busi.callsTo('Stuck').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.ok(busi.callsTo('Stuck').length >= 3, 'the branch was tried several times');
+  await page
+    .getByRole('row', { name: new RegExp(failingGid) })
+    .getByText(/boom/)
+    .waitFor();
+  t.pass("the list shows the branch's last error without a reload");
   await shot('transactions');
   t.ok(await fitsWidth(), 'the list fits 1280 px');
   await row.click();
   await page.getByRole('heading', { name: failingGid }).waitFor();
   const action = page.getByRole('row', { name: /^01 action/ });
   t.match(await action.innerText(), /01\s+action\s+prepared/, 'the branch: id, op, status');
+  t.match(await action.getByTestId('last-error').innerText(), /500[\s\S]*boom/, "the branch's last error: the status and the answer");
+  const attempts = Number(await action.locator('td').nth(3).innerText());
+  t.ok(attempts >= 3, `its attempts (${attempts})`);
+  t.match(await action.locator('td').nth(4).innerText(), /ago|now/, 'and when it was last tried');
+  t.match(await page.locator('.timeline').innerText(), /01 action attempt \d+ failed: .*boom/, 'the timeline has the failed attempt');
   t.equal(await page.getByText('"sku": "flash-1"').count(), 0, 'the payload is folded');
   await action.getByRole('button', { name: 'Payload' }).click();
   await page.getByText('"sku": "flash-1"').waitFor();

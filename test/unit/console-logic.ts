@@ -7,6 +7,7 @@ import { decodePayload, formatDueAge, formatDuration, formatRate, formatRelative
 import { back, canNext, canPrev, FIRST_PAGE, forward, loaded, pageNumber, position } from '../../src/console/logic/paging.js';
 import { push, sparkArea, sparkPath } from '../../src/console/logic/series.js';
 import { orderBranches, timelineOf } from '../../src/console/logic/timeline.js';
+import { branchFields, transFields } from '../../src/console/logic/views.js';
 
 t.test('filters: form → API query, page URL round trip, words', async (t) => {
   const f = { status: 'submitted', type: 'saga', gidPrefix: ' order-7 ', from: '2026-11-01T10:00', to: '2026-11-01T11:30' };
@@ -121,6 +122,7 @@ t.test('the timeline: events from query, in time order', async (t) => {
   const d: TransDetail = {
     now: 0,
     transaction: {
+      concurrent: false,
       gid: 'g',
       trans_type: 'saga',
       status: 'failed',
@@ -204,16 +206,7 @@ t.test('sparklines: history and path', async (t) => {
 });
 
 t.test('branches are shown by id, the forward op first', async (t) => {
-  const b = (branch_id: string, op: string) => ({
-    branch_id,
-    op,
-    url: '',
-    bin_data: '',
-    status: 'prepared',
-    create_time: null,
-    update_time: null,
-    finish_time: null,
-  });
+  const b = (branch_id: string, op: string) => branchFields({ branch_id, op, status: 'prepared', create_time: null, update_time: null });
   const shown = orderBranches([b('02', 'compensate'), b('02', 'action'), b('01', 'compensate'), b('01', 'action'), b('01', 'odd')]);
   t.strictSame(
     shown.map((x) => `${x.branch_id} ${x.op}`),
@@ -223,5 +216,24 @@ t.test('branches are shown by id, the forward op first', async (t) => {
     orderBranches([b('01', 'cancel'), b('01', 'confirm'), b('01', 'try')]).map((x) => x.op),
     ['try', 'confirm', 'cancel'],
     'TCC',
+  );
+});
+
+t.test("query's omitted fields read as empty", async (t) => {
+  const tf = transFields({ create_time: '2026-11-01T10:00:00Z', update_time: null, concurrent: false, gid: 'g', status: 'submitted', retries: 3 });
+  t.match(tf, { gid: 'g', status: 'submitted', rollback_reason: '', custom_data: '', options: '', finish_time: null, next_cron_interval: 0, retries: 3 });
+  t.strictSame(
+    branchFields({ create_time: null, update_time: null, branch_id: '01', op: 'action', status: 'prepared', attempts: 4, last_error: 'ERROR 500' }),
+    {
+      branch_id: '01',
+      op: 'action',
+      url: '',
+      bin_data: '',
+      status: 'prepared',
+      finish_time: null,
+      attempts: 4,
+      last_attempt_time: null,
+      last_error: 'ERROR 500',
+    },
   );
 });

@@ -4,8 +4,9 @@
  * succeeded one at its `finish_time`), or, while it runs, the rollback under way and the next
  * due time. Sorted by time; events at the same time keep the order they happen in.
  */
-import type { DtmBranchView, TransDetail } from '../../http/console-wire.js';
+import type { TransDetail } from '../../http/console-wire.js';
 import { parseDtmTime } from './format.js';
+import { branchFields, transFields, type BranchFields } from './views.js';
 
 export type TimelineKind = 'created' | 'branch-ok' | 'branch-failed' | 'branch-attempt' | 'rollback' | 'finished' | 'failed' | 'due';
 
@@ -17,26 +18,25 @@ export interface TimelineEvent {
   branch?: string;
 }
 
-const branchName = (b: DtmBranchView): string => `${b.branch_id} ${b.op}`;
+const branchName = (b: BranchFields): string => `${b.branch_id} ${b.op}`;
 
 /** The events of `d`, oldest first. */
 export function timelineOf(d: TransDetail): TimelineEvent[] {
-  const t = d.transaction;
+  const t = transFields(d.transaction);
   const events: (TimelineEvent & { order: number })[] = [];
   const add = (at: number | undefined, kind: TimelineKind, text: string, order: number, branch?: string): void => {
     if (at !== undefined) events.push({ at, kind, text, order, ...(branch !== undefined ? { branch } : {}) });
   };
   add(parseDtmTime(t.create_time), 'created', `${t.trans_type} created (${t.status === 'prepared' ? 'prepared' : 'submitted'})`, 0);
-  for (const b of d.branches) {
+  for (const b of d.branches.map(branchFields)) {
     const name = branchName(b);
     const finished = parseDtmTime(b.finish_time);
     const attempted = parseDtmTime(b.last_attempt_time);
-    const attempts = b.attempts !== undefined && b.attempts > 0 ? ` after ${b.attempts} attempt${b.attempts === 1 ? '' : 's'}` : '';
+    const attempts = b.attempts > 1 ? ` after ${b.attempts} attempts` : '';
     if (b.status === 'succeed') add(finished, 'branch-ok', `${name} succeeded${attempts}`, 1, b.branch_id);
     else if (b.status === 'failed') add(finished, 'branch-failed', `${name} failed${attempts}`, 1, b.branch_id);
-    if (b.status === 'prepared' && attempted !== undefined) {
-      const err = b.last_error !== undefined && b.last_error !== '' ? `: ${b.last_error}` : '';
-      add(attempted, 'branch-attempt', `${name} attempt ${b.attempts ?? ''} failed${err}`.replace('  ', ' '), 1, b.branch_id);
+    if (b.status === 'prepared' && attempted !== undefined && b.last_error !== '') {
+      add(attempted, 'branch-attempt', `${name} attempt ${b.attempts} failed: ${b.last_error}`, 1, b.branch_id);
     }
   }
   const reason = t.rollback_reason !== '' ? `: ${t.rollback_reason}` : '';
@@ -54,7 +54,7 @@ export function timelineOf(d: TransDetail): TimelineEvent[] {
 const OP_ORDER = ['try', 'action', 'confirm', 'commit', 'compensate', 'cancel', 'rollback'];
 
 /** Branches by branch id, and within one id the forward op first (the store keeps a saga's compensation first). */
-export function orderBranches(branches: readonly DtmBranchView[]): DtmBranchView[] {
+export function orderBranches(branches: readonly BranchFields[]): BranchFields[] {
   const rank = (op: string): number => {
     const i = OP_ORDER.indexOf(op);
     return i === -1 ? OP_ORDER.length : i;

@@ -1,11 +1,12 @@
 /** One transaction: its state, branches (status, attempts, last error, payload), timeline, and the actions on it. */
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { DtmBranchView, TransDetail } from '../../http/console-wire.js';
+import type { TransDetail } from '../../http/console-wire.js';
 import { ApiError, call } from '../api.js';
 import { Confirm, Empty, ErrorNotice, Field, StatusBadge, TypeTag } from '../components/ui.js';
 import { decodePayload, formatClock, formatRelative, formatTime, parseDtmTime, prettyJson } from '../logic/format.js';
 import { orderBranches, timelineOf } from '../logic/timeline.js';
+import { branchFields, transFields, type BranchFields } from '../logic/views.js';
 import { BASE, Link } from '../router.js';
 
 const REFRESH_MS = 2000;
@@ -23,24 +24,24 @@ function Payload(props: { base64: string }): JSX.Element {
   );
 }
 
-function BranchRow(props: { b: DtmBranchView; now: number }): JSX.Element {
+function BranchRow(props: { b: BranchFields; now: number }): JSX.Element {
   const { b } = props;
   const [open, setOpen] = useState(false);
   const lastAttempt = parseDtmTime(b.last_attempt_time);
   return (
     <>
-      <tr class={b.last_error !== undefined && b.last_error !== '' && b.status !== 'succeed' ? 'row-error' : ''}>
+      <tr class={b.last_error !== '' && b.status !== 'succeed' ? 'row-error' : ''}>
         <td class="mono">{b.branch_id}</td>
         <td>{b.op}</td>
         <td>
           <StatusBadge status={b.status} />
         </td>
-        <td class="num">{b.attempts ?? <span class="muted">—</span>}</td>
+        <td class="num">{b.attempts === 0 ? <span class="muted">—</span> : b.attempts}</td>
         <td class="nowrap">
           {lastAttempt === undefined ? <span class="muted">—</span> : <span title={formatTime(lastAttempt)}>{formatRelative(lastAttempt, props.now)}</span>}
         </td>
         <td class="error-cell" data-testid="last-error">
-          {b.last_error === undefined || b.last_error === '' ? <span class="muted">—</span> : b.last_error}
+          {b.last_error === '' ? <span class="muted">—</span> : b.last_error}
         </td>
         <td class="mono url-cell" title={b.url}>
           {b.url === '' ? <span class="muted">none</span> : b.url}
@@ -118,7 +119,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
     return <section class="page">{error !== '' ? <ErrorNotice message={error} onRetry={() => void load()} /> : <div class="muted">Loading…</div>}</section>;
   }
 
-  const t = detail.transaction;
+  const t = transFields(detail.transaction);
   const finished = t.status === 'succeed' || t.status === 'failed';
   const next = parseDtmTime(t.next_cron_time);
   const events = timelineOf(detail);
@@ -168,7 +169,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
         <Field label="Finished">{formatTime(parseDtmTime(t.finish_time))}</Field>
         <Field label="Next retry">{finished ? '—' : next === undefined ? '—' : `${formatTime(next)} (${formatRelative(next, detail.now)})`}</Field>
         <Field label="Retry interval">{t.next_cron_interval} s</Field>
-        <Field label="Retry count">{t.retry_count ?? 0}</Field>
+        <Field label="Retries">{t.retries}</Field>
         <Field label="Protocol">{t.protocol}</Field>
         <Field label="Rolled back">{formatTime(parseDtmTime(t.rollback_time))}</Field>
         <Field label="Rollback reason" wide>
@@ -210,7 +211,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {orderBranches(detail.branches).map((b) => (
+            {orderBranches(detail.branches.map(branchFields)).map((b) => (
               <BranchRow b={b} now={detail.now} />
             ))}
           </tbody>
@@ -234,7 +235,7 @@ export function Transaction(props: { gid: string }): JSX.Element {
         </div>
         <div>
           <h2 class="section-title">Request</h2>
-          <pre class="card code request">{prettyJson(JSON.stringify(t)).text}</pre>
+          <pre class="card code request">{prettyJson(JSON.stringify(detail.transaction)).text}</pre>
         </div>
       </div>
 

@@ -33,6 +33,30 @@ function Branches(props: { t: TransSummary }): JSX.Element {
   );
 }
 
+/** Why it failed or is stuck: the rollback reason, else the last failed call's error. */
+function Reason(props: { t: TransSummary }): JSX.Element {
+  const { rollback_reason: reason, last_error: error } = props.t;
+  if (reason !== '') {
+    return (
+      <td class="reason" title={reason}>
+        {reason}
+      </td>
+    );
+  }
+  if (error !== '') {
+    return (
+      <td class="reason reason-error" title={error}>
+        {error}
+      </td>
+    );
+  }
+  return (
+    <td class="reason">
+      <span class="muted">—</span>
+    </td>
+  );
+}
+
 function Row(props: { t: TransSummary; now: number; highlight?: boolean }): JSX.Element {
   const { t, now } = props;
   return (
@@ -59,9 +83,8 @@ function Row(props: { t: TransSummary; now: number; highlight?: boolean }): JSX.
           formatRelative(t.next_cron_time, now)
         )}
       </td>
-      <td class="reason" title={t.rollback_reason}>
-        {t.rollback_reason === '' ? <span class="muted">—</span> : t.rollback_reason}
-      </td>
+      <td class="num">{t.retries === 0 ? <span class="muted">0</span> : t.retries}</td>
+      <Reason t={t} />
     </tr>
   );
 }
@@ -219,7 +242,8 @@ export function Transactions(props: {
               <th>Branches</th>
               <th>Created</th>
               <th>Next due</th>
-              <th>Reason</th>
+              <th class="num">Retries</th>
+              <th>Reason or last error</th>
             </tr>
           </thead>
           <tbody>
