@@ -286,6 +286,47 @@ t.test('bulk retry by filter: confirmation, progress, every matching transaction
   await panel.getByRole('button', { name: 'Close' }).click();
 });
 
+t.test('a bulk run cut short by a reload comes back paused and resumes from its position', async (t) => {
+  const prefix = `resume-${Date.now()}-`;
+  for (let i = 0; i < 3; i++) {
+    const r = await post('/api/dtmsvr/prepare', { gid: `${prefix}${i}`, trans_type: 'msg', steps: [], payloads: [], query_prepared: `${busi.url}/Query` });
+    t.equal(r.status, 200, `${prefix}${i} prepared`);
+  }
+  // What the console keeps while a run is going, as a reload finds it.
+  const run = {
+    id: 'interrupted-run',
+    action: 'force-stop',
+    filter: { status: 'prepared', gid_prefix: prefix },
+    label: `status prepared, gid ${prefix}…`,
+    position: '',
+    phase: 'running',
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    batches: 0,
+    errors: [],
+    message: '',
+    startedAt: Date.now(),
+  };
+  await page.evaluate(`localStorage.setItem('dtm-console.bulk-run', ${JSON.stringify(JSON.stringify(run))})`);
+  await page.reload();
+  const panel = page.getByTestId('bulk-panel');
+  await panel.getByText('Paused', { exact: true }).waitFor();
+  t.pass('the run is back, paused: resuming is the operator’s call');
+  await shot('bulk-paused');
+  for (let i = 0; i < 3; i++) t.equal((await get(`/api/dtmsvr/query?gid=${prefix}${i}`)).body.transaction.status, 'prepared', 'nothing was done meanwhile');
+  await panel.getByRole('button', { name: 'Resume' }).click();
+  await panel.getByText('Finished', { exact: true }).waitFor();
+  t.match(await page.getByTestId('bulk-counts').innerText(), /^3 stopped · 0 already finished · 0 failed/, 'three stopped');
+  for (let i = 0; i < 3; i++) t.equal((await get(`/api/dtmsvr/query?gid=${prefix}${i}`)).body.transaction.status, 'failed', `${prefix}${i} failed`);
+  t.ok(
+    logLines.some((l) => l['action'] === 'bulk force-stop finished' && l['run'] === 'interrupted-run' && l['count'] === 3),
+    'the finished run is audited under its id',
+  );
+  await panel.getByRole('button', { name: 'Close' }).click();
+  t.equal(await page.evaluate<string | null>("localStorage.getItem('dtm-console.bulk-run')"), null, 'and forgotten once closed');
+});
+
 t.test('the live counters move under load without a reload', async (t) => {
   await page.getByRole('link', { name: 'Live' }).click();
   await page.getByRole('heading', { name: 'Live' }).waitFor();
