@@ -62,6 +62,27 @@ export default tseslint.config(
       ],
     },
   },
+  // The console runs in a browser: nothing of Node, and of the server only the shared JSON types.
+  {
+    files: ['src/console/**/*.ts', 'src/console/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: Object.entries(boundaries).map(([name, message]) => ({ name, message })),
+          patterns: [
+            { group: ['node:*'], message: 'the console runs in a browser' },
+            {
+              regex: '^(\\.\\./)+(?!http/console-wire\\.js$)(store|trans|http|client|tools)/',
+              message: 'the console imports only http/console-wire.ts of the server',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // Vite's config and the build script load Vite, whose package import-x's resolver cannot read; neither is part of a cycle.
+  { files: ['src/console/vite.config.js', 'src/tools/build.js'], rules: { 'import-x/no-cycle': 'off' } },
   // Tests and benchmarks start real servers and clients; only the library seams of src/ bind them.
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],

@@ -6,10 +6,15 @@ import { createAlerter } from './alert.js';
 import { systemClock, type Clock } from './clock.js';
 import { primaryExposition, workerExposition } from './cluster-metrics.js';
 import type { Config } from './config.js';
+import { accessOf } from './http/access.js';
 import { createAdminApi } from './http/admin-api.js';
 import { createApi } from './http/api.js';
+import { createAuth } from './http/auth.js';
+import { createConsoleApi } from './http/console-api.js';
+import { createConsoleAssets } from './http/console-assets.js';
 import type { Handler } from './http/handler.js';
 import { createHealthApi } from './http/health-api.js';
+import { createLiveStats, readProcessCounters } from './http/live-stats.js';
 import { createJsonRpc } from './http/json-rpc.js';
 import { createRouter } from './http/route.js';
 import { listen, type HttpBackendName, type HttpServer } from './http/server.js';
@@ -46,6 +51,8 @@ export interface AppOptions {
    * @default 'single'
    */
   role?: 'single' | 'primary' | 'worker';
+  /** Where the console's built files are. @default dist/console */
+  consoleDir?: string;
 }
 
 export interface App {
@@ -103,15 +110,39 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const service = createService({ store, engine, config, clock, topics: createTopics(kv), kv, fence });
   /** Set once stop() begins: /readyz then answers 503 while in-flight work drains. */
   let draining = false;
-  const routes: Record<string, Handler> = {
-    ...createApi(service, packageVersion()),
+  const version = packageVersion();
+  const dtmRoutes: Record<string, Handler> = {
+    ...createApi(service, version),
     ...createAdminApi(service),
     ...createTopicsApi(service),
     'POST /api/json-rpc': createJsonRpc(service),
     ...createHealthApi({ notReadyReason: async () => (draining ? 'draining: the process is shutting down' : storeNotReadyReason(redis)) }),
     'GET /api/metrics': async () => ({ status: 200, body: await exposition() }),
   };
+  // Each DTM route behind the token its access level needs; only the guarded ones read headers.
+  const auth = createAuth({ adminToken: config.adminToken, apiToken: config.apiToken, sessionTtlMs: config.adminSessionMs, now: () => clock.now() });
+  const routes: Record<string, Handler> = {};
+  const headerRoutes = new Set<string>();
+  for (const [key, handler] of Object.entries(dtmRoutes)) {
+    const level = accessOf(key, config);
+    routes[key] = auth.guard(handler, level);
+    if (auth.required(level)) headerRoutes.add(key);
+  }
+  // The console: its files (public: they hold no data) and its API (admin, audited).
+  const assets = createConsoleAssets(opts.consoleDir);
+  const stats = createLiveStats({ counters: () => readProcessCounters(metrics.registry), service, clock });
+  const consoleRoutes: Record<string, Handler> = {
+    'GET /': () => ({ status: 302, body: '', headers: { location: '/admin/' } }),
+    'GET /admin': assets.index,
+    'GET /admin/*': assets.files,
+    ...createConsoleApi({ service, auth, stats, log: log.child({ c: 'admin' }), version, now: () => clock.now() }),
+  };
+  for (const [key, handler] of Object.entries(consoleRoutes)) {
+    routes[key] = handler;
+    headerRoutes.add(key);
+  }
   const router = createRouter(routes, {
+    headerRoutes,
     rawBodyRoutes: new Set(['POST /api/json-rpc']),
     maxBodyBytes: config.maxBodyBytes,
     maxInflight: config.maxInflightRequests,

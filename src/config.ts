@@ -77,6 +77,19 @@ export interface Config {
   readonly workers: number;
   /** ioredis auto-pipelining (REDIS_AUTOPIPELINING=1); off by default, as it cost throughput on a shared 2-core host. @default false */
   readonly redisAutoPipelining: boolean;
+  /**
+   * ADMIN_TOKEN: when set, the console and the admin endpoints need it (Bearer, or the console's
+   * session cookie). A secret: never logged. @default undefined (the admin surface is open)
+   */
+  readonly adminToken: string | undefined;
+  /** API_TOKEN: when set, DTM's client endpoints need it (or the admin token). A secret. @default undefined (open) */
+  readonly apiToken: string | undefined;
+  /** ADMIN_PROTECT_READS=1: `query` needs the admin token too (else it is a client endpoint). @default false */
+  readonly adminProtectReads: boolean;
+  /** ADMIN_PROTECT_METRICS=1: `/api/metrics` needs the admin token (else it is open, for Prometheus). @default false */
+  readonly adminProtectMetrics: boolean;
+  /** ADMIN_SESSION_HOURS: how long a console login lasts. @default 12 */
+  readonly adminSessionMs: number;
 }
 
 /** The largest `--workers` / DTM_WORKERS accepted. */
@@ -117,6 +130,8 @@ const YAML_KEYS: Record<string, string> = {
   BranchUrlDeny: 'BRANCH_URL_DENY',
   BranchUrlAllow: 'BRANCH_URL_ALLOW',
   UpdateBranchSync: 'UPDATE_BRANCH_SYNC',
+  AdminToken: 'ADMIN_TOKEN',
+  ApiToken: 'API_TOKEN',
 };
 
 /** A YAML scalar as the text the environment variable would hold; null is unset. */
@@ -124,6 +139,17 @@ function scalarText(v: unknown, key: string): string | undefined {
   if (v === null || v === undefined) return undefined;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   throw new ConfigError(key, `must be a single value, got ${typeof v}`);
+}
+
+/**
+ * A token setting: unset or empty is undefined. It must be printable ASCII without spaces (it
+ * travels in an Authorization header and is typed into a form); the error never shows the value.
+ */
+function token(src: Source, key: string): string | undefined {
+  const raw = src[key];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(key, 'must be printable ASCII without spaces (its value is not shown)');
+  return raw;
 }
 
 /** Flattens a YAML document into env-style names, refusing unknown shapes. */
@@ -303,5 +329,10 @@ function buildConfig(src: Source): Config {
     dataDir: dataDir === undefined ? undefined : resolve(dataDir),
     workers: num(src, 'DTM_WORKERS', 1, { min: 1, max: MAX_WORKERS, integer: true }),
     redisAutoPipelining: num(src, 'REDIS_AUTOPIPELINING', 0, { min: 0, max: 1, integer: true }) === 1,
+    adminToken: token(src, 'ADMIN_TOKEN'),
+    apiToken: token(src, 'API_TOKEN'),
+    adminProtectReads: num(src, 'ADMIN_PROTECT_READS', 0, { min: 0, max: 1, integer: true }) === 1,
+    adminProtectMetrics: num(src, 'ADMIN_PROTECT_METRICS', 0, { min: 0, max: 1, integer: true }) === 1,
+    adminSessionMs: Math.round(num(src, 'ADMIN_SESSION_HOURS', 12, { min: 0.01, max: 24 * 30 }) * 3_600_000),
   });
 }

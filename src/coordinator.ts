@@ -10,6 +10,7 @@ import { createApp } from './app.js';
 import { startupBanner } from './banner.js';
 import { packageVersion } from './version.js';
 import type { Config } from './config.js';
+import { adminWarnings } from './http/access.js';
 import { createLogger, type Logger } from './log.js';
 import { onShutdown } from './shutdown.js';
 import { freePort } from './store/embedded-redis.js';
@@ -64,6 +65,7 @@ async function runPrimary(config: Config, log: Logger): Promise<void> {
   }
   // Logged once serving, so it names the HTTP backend that HTTP_BACKEND=auto actually chose.
   log.info(startupBanner(config, target, packageVersion(), app.httpBackend() ?? 'none'), 'dtm-redis started');
+  for (const warning of adminWarnings(config)) log.warn({ host: config.httpHost }, warning);
 
   let supervisor: Supervisor | undefined;
   if (config.workers > 1) {

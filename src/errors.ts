@@ -3,7 +3,8 @@
  * a DtmError into DTM's body shape `{"dtm_result": …, "message": …}`.
  */
 
-export type ErrorCode = 'FAILURE' | 'ONGOING' | 'BAD_REQUEST' | 'NOT_FOUND' | 'TOO_LARGE' | 'INTERNAL' | 'STORE_CONTRACT' | 'STORE_UNAVAILABLE' | 'OVERLOADED';
+export type ErrorCode =
+  'FAILURE' | 'ONGOING' | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'TOO_LARGE' | 'INTERNAL' | 'STORE_CONTRACT' | 'STORE_UNAVAILABLE' | 'OVERLOADED';
 
 export class DtmError extends Error {
   constructor(
@@ -44,6 +45,22 @@ export class BadRequestError extends DtmError {
   constructor(message: string) {
     super(message, 'BAD_REQUEST', 400);
     this.name = 'BadRequestError';
+  }
+}
+
+/** 401: a protected endpoint called without a valid token or session (ADMIN_TOKEN, API_TOKEN). */
+export class UnauthorizedError extends DtmError {
+  constructor(message: string) {
+    super(message, 'UNAUTHORIZED', 401);
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/** 404 JSON: a console resource (not a DTM route) that does not exist. */
+export class NotFoundError extends DtmError {
+  constructor(message: string) {
+    super(message, 'NOT_FOUND', 404);
+    this.name = 'NotFoundError';
   }
 }
 

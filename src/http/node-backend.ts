@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ListenOptions } from 'node:net';
 import { ListenError, portInUse, type HttpServer, type ListenAt } from './backend.js';
+import { REQUEST_HEADERS, type RequestHeaderName, type RequestMeta } from './handler.js';
 import { EMPTY_CHUNK, type Router, type Send } from './route.js';
 
 /** Idle keep-alive connections close after this long, as uWS's do. */
@@ -20,11 +21,21 @@ export function nodeCanSharePort(version: string = process.versions.node): boole
 
 /** The one response: whole, with its length. A reply sent before the body was read closes the connection (413). */
 function sender(req: IncomingMessage, res: ServerResponse): Send {
-  return (status, contentType, body) => {
-    const headers: Record<string, string | number> = { 'content-type': contentType, 'content-length': Buffer.byteLength(body) };
+  return (status, contentType, body, extra) => {
+    const headers: Record<string, string | number> = { ...extra, 'content-type': contentType, 'content-length': Buffer.byteLength(body) };
     if (!req.complete) headers['connection'] = 'close';
     res.writeHead(status, headers).end(body);
   };
+}
+
+/** The headers a header route reads (Node joins repeated ones with ', ', cookies with '; '), and the peer. */
+function meta(req: IncomingMessage): RequestMeta {
+  const headers: Partial<Record<RequestHeaderName, string>> = {};
+  for (const name of REQUEST_HEADERS) {
+    const v = req.headers[name];
+    if (typeof v === 'string') headers[name] = v;
+  }
+  return { headers, remote: req.socket.remoteAddress ?? '' };
 }
 
 function onRequest(router: Router): (req: IncomingMessage, res: ServerResponse) => void {
@@ -38,7 +49,7 @@ function onRequest(router: Router): (req: IncomingMessage, res: ServerResponse) 
       router.notFound(send);
       return;
     }
-    const x = router.begin(match.route, q < 0 ? '' : url.slice(q + 1), match.params, send);
+    const x = router.begin(match.route, q < 0 ? '' : url.slice(q + 1), match.params, send, match.route.headers ? meta(req) : undefined);
     // 'close' also follows a completed response: only an unfinished one is an abort.
     res.once('close', () => {
       if (!res.writableFinished) x.abort();

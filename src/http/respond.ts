@@ -2,7 +2,12 @@
 
 const STATUS_LINES: Readonly<Record<number, string>> = {
   200: '200 OK',
+  204: '204 No Content',
+  302: '302 Found',
+  304: '304 Not Modified',
   400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   409: '409 Conflict',
@@ -18,3 +23,6 @@ export function statusLine(status: number): string {
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 export const TEXT_TYPE = 'text/plain; charset=utf-8';
+
+/** Extra response headers, lower-case names; backends write them after the content type. */
+export type ResponseHeaders = Readonly<Record<string, string>>;

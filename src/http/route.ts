@@ -3,13 +3,13 @@
  * (`uws-backend.ts` or `node-backend.ts`): route matching, abort handling, a bounded body read,
  * JSON decoding, load shedding, the handler, exactly one reply, and the request metrics. Every
  * error becomes DTM's body shape here and nowhere else. Nothing in this file knows a transport:
- * a backend hands over the query string, the raw path parameters and the body bytes, and gets
- * back one `send(status, contentType, body)`.
+ * a backend hands over the query string, the raw path parameters, the body bytes and (for the
+ * routes that ask) a few request headers, and gets back one `send(status, contentType, body, headers)`.
  */
 import { BadRequestError, OverloadedError, PayloadTooLargeError, toDtmError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Handler, Reply } from './handler.js';
-import { JSON_TYPE, TEXT_TYPE } from './respond.js';
+import { NO_META, type Handler, type Reply, type RequestMeta } from './handler.js';
+import { JSON_TYPE, TEXT_TYPE, type ResponseHeaders } from './respond.js';
 
 /** Observes each request (DTM's `dtm_server_process_total` and response duration). */
 export type RequestObserver = (api: string, status: number, seconds: number) => void;
@@ -17,6 +17,8 @@ export type RequestObserver = (api: string, status: number, seconds: number) => 
 export interface RouterOptions {
   /** Routes whose handler gets the body as raw text (it does its own parsing, e.g. JSON-RPC). */
   rawBodyRoutes?: ReadonlySet<string>;
+  /** Routes whose handler reads request headers and the peer address (`ApiRequest.meta`); the others get none. */
+  headerRoutes?: ReadonlySet<string>;
   maxBodyBytes: number;
   maxInflight: number;
   log: Logger;
@@ -34,21 +36,30 @@ export interface Route {
   /** `METHOD /path`, the key it was given under. */
   readonly key: string;
   readonly method: RouteMethod;
-  /** The path pattern, uWS syntax: `/api/dtmsvr/topic/:topicName`. */
+  /**
+   * The path pattern, uWS syntax: `/api/dtmsvr/topic/:topicName`, or a prefix ending in `/*`
+   * (`/admin/*`) that matches every path below it and hands the rest over as the last parameter
+   * (percent-decoded, as every parameter is).
+   */
   readonly path: string;
   /** Path segments (`path.split('/')`); a segment starting with `:` is a parameter. */
   readonly segments: readonly string[];
   /** The `api` metric label. */
   readonly api: string;
+  /** `:name` parameters, not counting a wildcard's rest. */
   readonly paramCount: number;
+  /** For a `/*` route, the prefix it matches (`/admin/`); undefined for the others. */
+  readonly wildcard: string | undefined;
   /** POST routes read a body; the others never do. */
   readonly hasBody: boolean;
   readonly rawBody: boolean;
+  /** The backend snapshots request headers and the peer address for this route. */
+  readonly headers: boolean;
   readonly handler: Handler;
 }
 
 /** Writes the one response of a request. Called at most once, and never after an abort. */
-export type Send = (status: number, contentType: string, body: string) => void;
+export type Send = (status: number, contentType: string, body: string | Uint8Array, headers?: ResponseHeaders) => void;
 
 /** One request in progress: the backend feeds it body bytes and tells it about an abort. */
 export interface Exchange {
@@ -69,14 +80,19 @@ export interface Router {
   readonly routes: readonly Route[];
   /** The route of `method` and `path` (undecoded, no query string) and its raw parameters, for a backend without one (node:http). */
   match(method: string, path: string): { route: Route; params: string[] } | undefined;
-  /** Starts a request on `route`; nothing runs until its first `data` call. */
-  begin(route: Route, query: string, rawParams: readonly string[], send: Send): Exchange;
+  /**
+   * Starts a request on `route`; nothing runs until its first `data` call. `meta` carries the
+   * request headers and peer address of a route with `headers` set.
+   */
+  begin(route: Route, query: string, rawParams: readonly string[], send: Send, meta?: RequestMeta): Exchange;
   /** gin's answer for an unknown route or method. */
   notFound(send: Send): void;
 }
 
 /** The one chunk of a route without a body, and the last chunk of a body whose end carries no bytes. */
 export const EMPTY_CHUNK = new Uint8Array(0);
+
+const UNAUTHORIZED_HEADERS: ResponseHeaders = Object.freeze({ 'www-authenticate': 'Bearer realm="dtm-redis"', 'cache-control': 'no-store' });
 
 /** The `api` label: the route's last path segment, lower-cased (DTM's), never a query string or id. */
 function apiLabel(path: string): string {
@@ -101,20 +117,24 @@ function bodyText(chunks: readonly Uint8Array[], last: Uint8Array): string {
   return Buffer.concat([...chunks, last]).toString('utf8');
 }
 
-function parseRoute(key: string, handler: Handler, rawBodyRoutes: ReadonlySet<string> | undefined): Route {
+function parseRoute(key: string, handler: Handler, opts: RouterOptions): Route {
   const space = key.indexOf(' ');
   const method = key.slice(0, space) as RouteMethod;
   if (!ROUTE_METHODS.includes(method)) throw new Error(`unsupported method in route ${key}`);
   const path = key.slice(space + 1);
+  const wildcard = path.endsWith('/*') ? path.slice(0, -1) : undefined;
+  if (path.indexOf('*') !== (wildcard === undefined ? -1 : path.length - 1)) throw new Error(`a * may only end a route: ${key}`);
   return {
     key,
     method,
     path,
     segments: path.split('/'),
-    api: apiLabel(path.replace(/\/:[^/]+$/, '')),
+    api: apiLabel(path.replace(/\/\*$/, '').replace(/\/:[^/]+$/, '')),
     paramCount: (path.match(/\/:/g) ?? []).length,
+    wildcard,
     hasBody: method === 'POST',
-    rawBody: rawBodyRoutes?.has(key) ?? false,
+    rawBody: opts.rawBodyRoutes?.has(key) ?? false,
+    headers: opts.headerRoutes?.has(key) ?? false,
     handler,
   };
 }
@@ -123,12 +143,12 @@ function parseRoute(key: string, handler: Handler, rawBodyRoutes: ReadonlySet<st
 export function createRouter(routes: Record<string, Handler>, opts: RouterOptions): Router {
   let inflight = 0;
   const { log } = opts;
-  const table = Object.entries(routes).map(([key, handler]) => parseRoute(key, handler, opts.rawBodyRoutes));
+  const table = Object.entries(routes).map(([key, handler]) => parseRoute(key, handler, opts));
   // Static paths by `METHOD path` for the common case; routes with parameters are tried in order.
   const exact = new Map<string, Route>();
   const patterns: Route[] = [];
   for (const r of table) {
-    if (r.paramCount === 0) exact.set(`${r.method} ${r.path}`, r);
+    if (r.paramCount === 0 && r.wildcard === undefined) exact.set(`${r.method} ${r.path}`, r);
     else patterns.push(r);
   }
 
@@ -138,11 +158,14 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
     const body: Record<string, string> = {};
     if (e.dtmResult !== undefined) body['dtm_result'] = e.dtmResult;
     body['message'] = e.message;
+    // RFC 6750: a 401 names the scheme that would be accepted.
+    if (e.code === 'UNAUTHORIZED') return { status: e.status, body, headers: UNAUTHORIZED_HEADERS };
     return { status: e.status, body };
   }
 
-  function matchPattern(r: Route, method: string, parts: readonly string[]): string[] | undefined {
+  function matchPattern(r: Route, method: string, path: string, parts: readonly string[]): string[] | undefined {
     if (r.method !== 'ANY' && r.method !== method) return undefined;
+    if (r.wildcard !== undefined) return path.startsWith(r.wildcard) ? [path.slice(r.wildcard.length)] : undefined;
     if (parts.length !== r.segments.length) return undefined;
     const params: string[] = [];
     for (let i = 0; i < parts.length; i++) {
@@ -167,13 +190,13 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
       if (route !== undefined) return { route, params: [] };
       const parts = path.split('/');
       for (const r of patterns) {
-        const params = matchPattern(r, m, parts);
+        const params = matchPattern(r, m, path, parts);
         if (params !== undefined) return { route: r, params };
       }
       return undefined;
     },
 
-    begin(route, rawQuery, rawParams, send) {
+    begin(route, rawQuery, rawParams, send, meta = NO_META) {
       const started = performance.now();
       const { api } = route;
       let aborted = false;
@@ -192,8 +215,10 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
         inflight--;
         opts.observe(api, r.status, (performance.now() - started) / 1000);
         if (aborted) return;
-        const text = typeof r.body === 'string';
-        send(r.status, text ? TEXT_TYPE : JSON_TYPE, text ? (r.body as string) : JSON.stringify(r.body));
+        const { body } = r;
+        if (typeof body === 'string') send(r.status, r.contentType ?? TEXT_TYPE, body, r.headers);
+        else if (body instanceof Uint8Array) send(r.status, r.contentType ?? 'application/octet-stream', body, r.headers);
+        else send(r.status, r.contentType ?? JSON_TYPE, JSON.stringify(body), r.headers);
       };
       const fail = (err: unknown): void => reply(errorReply(err, api));
 
@@ -206,7 +231,7 @@ export function createRouter(routes: Record<string, Handler>, opts: RouterOption
         }
         let result: Promise<Reply> | Reply;
         try {
-          result = route.handler({ body, query, params });
+          result = route.handler({ body, query, params, meta });
         } catch (err) {
           fail(err);
           return;

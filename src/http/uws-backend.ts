@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import type * as Uws from 'uWebSockets.js';
 import { portInUse, type HttpServer, type ListenAt } from './backend.js';
+import { REQUEST_HEADERS, type RequestHeaderName, type RequestMeta } from './handler.js';
 import { statusLine } from './respond.js';
 import { EMPTY_CHUNK, type Route, type Router, type Send } from './route.js';
 
@@ -117,11 +118,25 @@ function register(app: TemplatedApp, router: Router): void {
 
 /** One corked write of the whole response. */
 function sender(res: HttpResponse): Send {
-  return (status, contentType, body) => {
+  return (status, contentType, body, extra) => {
     res.cork(() => {
-      res.writeStatus(statusLine(status)).writeHeader('content-type', contentType).end(body);
+      res.writeStatus(statusLine(status)).writeHeader('content-type', contentType);
+      if (extra !== undefined) for (const name in extra) res.writeHeader(name, extra[name]!);
+      res.end(body);
     });
   };
+}
+
+const decoder = new TextDecoder();
+
+/** The headers a header route reads, and the peer address; only valid inside uWS's request callback. */
+function meta(res: HttpResponse, req: HttpRequest): RequestMeta {
+  const headers: Partial<Record<RequestHeaderName, string>> = {};
+  for (const name of REQUEST_HEADERS) {
+    const v = req.getHeader(name);
+    if (v !== '') headers[name] = v;
+  }
+  return { headers, remote: decoder.decode(res.getRemoteAddressAsText()) };
 }
 
 function handle(router: Router, route: Route): (res: HttpResponse, req: HttpRequest) => void {
@@ -129,7 +144,9 @@ function handle(router: Router, route: Route): (res: HttpResponse, req: HttpRequ
     // Everything is read from req now: it is invalid after this function returns.
     const params: string[] = [];
     for (let i = 0; i < route.paramCount; i++) params.push(req.getParameter(i) ?? '');
-    const x = router.begin(route, req.getQuery() ?? '', params, sender(res));
+    // A `/*` route's rest of the path, raw as node:http hands it over (the router decodes it).
+    if (route.wildcard !== undefined) params.push(req.getUrl().slice(route.wildcard.length));
+    const x = router.begin(route, req.getQuery() ?? '', params, sender(res), route.headers ? meta(res, req) : undefined);
     res.onAborted(() => x.abort());
     if (!route.hasBody) {
       x.data(EMPTY_CHUNK, true);

@@ -14,6 +14,8 @@ export interface ListQuery {
   limit: number;
   status?: string;
   transType?: string;
+  /** Only gids starting with this (the console's filter); checked on the index entry, before the record is read. */
+  gidPrefix?: string;
   /** ms, exclusive bounds on create time */
   createTimeStart?: number;
   createTimeEnd?: number;
@@ -83,7 +85,8 @@ export async function listTransactions(
       progressed = true;
       cursor = { bucket: cursor.bucket, score, gid };
       examined++;
-      const t = await getTrans(gid);
+      // A gid that does not match costs no read, but counts against the same budget.
+      const t = q.gidPrefix === undefined || gid.startsWith(q.gidPrefix) ? await getTrans(gid) : undefined;
       if (t !== undefined && (q.status === undefined || t.status === q.status) && (q.transType === undefined || t.trans_type === q.transType)) {
         out.push(t);
       }

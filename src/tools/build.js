@@ -1,5 +1,6 @@
 /**
- * Builds dist/ with tsc (`npm run build`), or with `--if-changed` (`npm start`'s prestart) only
+ * Builds dist/ (`npm run build`): the server with tsc, and the admin console with Vite
+ * (src/console/ → dist/console/). With `--if-changed` (`npm start`'s prestart) it builds only
  * when the sources changed since the last build, so a start, or a restart after a crash, does not
  * pay for loading the compiler (about a second idle, a minute on a loaded 2-core host) when dist/
  * is current. Plain JavaScript: it runs before anything is compiled.
@@ -22,6 +23,10 @@ const INPUTS = ['src', 'tsconfig.json', 'tsconfig.build.json'];
 const STAMP = join(root, 'dist', '.build-hash');
 /** A file the build must have produced; its absence means dist/ is incomplete. */
 const ENTRY = join(root, 'dist', 'src', 'main.js');
+/** The console's Vite configuration (a project without it has no console to build) and the page it produces. */
+const CONSOLE_CONFIG = join(root, 'src', 'console', 'vite.config.js');
+const CONSOLE_ENTRY = join(root, 'dist', 'console', 'index.html');
+const hasConsole = existsSync(CONSOLE_CONFIG);
 
 /** The files of an input (a file, or every file under a directory), relative to the root, '/'-separated. */
 function files(input) {
@@ -58,7 +63,8 @@ function fingerprint() {
 
 const ifChanged = process.argv.includes('--if-changed');
 const current = fingerprint();
-if (ifChanged && existsSync(ENTRY) && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === current) process.exit(0);
+const built = existsSync(ENTRY) && (!hasConsole || existsSync(CONSOLE_ENTRY));
+if (ifChanged && built && existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === current) process.exit(0);
 
 if (ifChanged) process.stderr.write(existsSync(ENTRY) ? 'sources changed since the last build: rebuilding dist/\n' : 'building dist/ (there is none yet)\n');
 const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
@@ -68,5 +74,15 @@ rmSync(STAMP, { force: true });
 rmSync(join(root, 'dist', 'src'), { recursive: true, force: true });
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
+// The console: Vite bundles src/console/ (Preact, TypeScript) into dist/console/, which it empties first.
+if (hasConsole) {
+  try {
+    const { build } = await import('vite');
+    await build({ configFile: CONSOLE_CONFIG, logLevel: 'warn' });
+  } catch (err) {
+    process.stderr.write(`the console build failed: ${err.message}\n`);
+    process.exit(1);
+  }
+}
 mkdirSync(join(root, 'dist'), { recursive: true });
 writeFileSync(STAMP, `${current}\n`);

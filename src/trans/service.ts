@@ -10,7 +10,7 @@ import { BadRequestError, FailureError, InternalError, type DtmError } from '../
 import { newGid } from '../gid.js';
 import type { KvRecord, KvStore } from '../store/kv.js';
 import type { ListPage, ListQuery } from '../store/list-trans.js';
-import type { Store } from '../store/store.js';
+import type { Backlog, Store } from '../store/store.js';
 import type { NewBranch } from '../store/trans-scripts.js';
 import { isTransType, type Trans, type TransStatus } from '../types.js';
 import type { Engine, RoundResult } from './engine.js';
@@ -56,6 +56,8 @@ export interface DtmService {
   resetCronTime(opts: { timeoutS?: number; limit?: number }): Promise<{ count: number; hasRemaining: boolean }>;
   query(gid: string): Promise<Trans | undefined>;
   list(q: ListQuery): Promise<ListPage>;
+  /** Unfinished transactions by status and the earliest next cron time, over every bucket (the console's counters). */
+  backlog(): Promise<Backlog>;
   subscribe(topic: string, url: string, remark: string): Promise<void>;
   unsubscribe(topic: string, url: string): Promise<void>;
   deleteTopic(topic: string): Promise<void>;
@@ -300,6 +302,7 @@ export function createService(deps: ServiceDeps): DtmService {
 
     query: (gid) => store.getTrans(gid),
     list: (q) => store.listTrans(q),
+    backlog: () => store.backlog(),
 
     async subscribe(topic, url, remark) {
       // DTM's own checks (empty topic, empty url, in topics.ts) come first and keep their 500s;

@@ -2,8 +2,9 @@
  * The router's guarantees on each HTTP backend (native uWS where it loads, and node:http): routing
  * and gin's plain 404, path parameters and query, the bounded body (413, also across chunks), JSON
  * decoding (400) and the raw-body route, load shedding (503), exactly one reply and one metric per
- * request, client aborts (before and after the body), graceful close, and an exclusive port that
- * only `sharePort` (`--workers`) shares. No Redis: a small route table of test handlers.
+ * request, client aborts (before and after the body), graceful close, an exclusive port that
+ * only `sharePort` (`--workers`) shares, request headers for the routes that ask, reply headers,
+ * byte bodies and `/*` routes. No Redis: a small route table of test handlers.
  */
 import { connect } from 'node:net';
 import { pino } from 'pino';
@@ -57,9 +58,21 @@ async function start(backend: HttpBackendName, opts: { maxInflight?: number } = 
       },
       'GET /api/rejects': () => Promise.reject(new Error('async boom')),
       'GET /api/text': () => ({ status: 200, body: 'plain text' }),
+      'GET /api/headers': (req) => ({ status: 200, body: { headers: req.meta.headers, remote: req.meta.remote } }),
+      'GET /api/no-headers': (req) => ({ status: 200, body: { headers: req.meta.headers, remote: req.meta.remote } }),
+      'POST /api/login': () => ({
+        status: 200,
+        body: '<p>hi</p>',
+        contentType: 'text/html; charset=utf-8',
+        headers: { 'set-cookie': 's=v1.abc; Path=/; HttpOnly; SameSite=Strict', 'cache-control': 'no-store' },
+      }),
+      'GET /api/bytes': () => ({ status: 200, body: new Uint8Array([0, 1, 2, 255]), contentType: 'application/octet-stream' }),
+      'GET /files': () => ({ status: 200, body: { root: true } }),
+      'GET /files/*': (req) => ({ status: 200, body: { params: req.params } }),
     },
     {
       rawBodyRoutes: new Set(['POST /api/raw']),
+      headerRoutes: new Set(['GET /api/headers']),
       maxBodyBytes: MAX_BODY,
       maxInflight: opts.maxInflight ?? 100,
       log,
@@ -195,6 +208,50 @@ for (const backend of backends) {
     await waitFor(() => h.router.inflight() === 0, 2000, 'an abort mid-body to end the request');
     t.equal(h.bodyRuns, 0, 'the handler of the unfinished body never ran');
     t.strictSame((await call(`${h.base}/api/ping`)).status, 200, 'the server keeps serving');
+  });
+
+  t.test(`${backend}: request headers and the peer address reach only the routes that ask for them`, async (t) => {
+    const h = await start(backend);
+    t.teardown(h.stop);
+    const sent = {
+      authorization: 'Bearer abc',
+      cookie: 'a=1; dtm_admin=v1.x',
+      'user-agent': 'router-test',
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'accept-encoding': 'gzip',
+      'x-other': 'not read',
+    };
+    const r = await call(`${h.base}/api/headers`, { headers: sent });
+    const { 'x-other': _other, ...wanted } = sent;
+    t.strictSame(r.json.headers, wanted, 'the listed headers, lower-cased names, and no other');
+    t.match(r.json.remote, /^(::ffff:)?127\.0\.0\.1$|^(0000:){5}ffff:7f00:0001$|^::1$/, 'the peer address');
+    t.strictSame((await call(`${h.base}/api/no-headers`, { headers: sent })).json, { headers: {}, remote: '' }, 'a route that did not ask gets none');
+  });
+
+  t.test(`${backend}: a reply sets headers and its content type; bytes go out as they are`, async (t) => {
+    const h = await start(backend);
+    t.teardown(h.stop);
+    const r = await fetch(`${h.base}/api/login`, { method: 'POST', body: '{}' });
+    t.equal(r.status, 200);
+    t.equal(r.headers.get('content-type'), 'text/html; charset=utf-8', 'the content type the reply chose');
+    t.equal(r.headers.get('set-cookie'), 's=v1.abc; Path=/; HttpOnly; SameSite=Strict', 'set-cookie');
+    t.equal(r.headers.get('cache-control'), 'no-store', 'cache-control');
+    t.equal(await r.text(), '<p>hi</p>');
+    const b = await fetch(`${h.base}/api/bytes`);
+    t.equal(b.headers.get('content-type'), 'application/octet-stream');
+    t.strictSame([...new Uint8Array(await b.arrayBuffer())], [0, 1, 2, 255], 'the bytes, unchanged');
+  });
+
+  t.test(`${backend}: a /* route matches every path below it and gets the rest, decoded like a parameter`, async (t) => {
+    const h = await start(backend);
+    t.teardown(h.stop);
+    t.strictSame((await call(`${h.base}/files`)).json, { root: true }, 'the bare path is its own route');
+    t.strictSame((await call(`${h.base}/files/`)).json, { params: [''] }, 'the directory: an empty rest');
+    t.strictSame((await call(`${h.base}/files/a/b.js?x=1`)).json, { params: ['a/b.js'] }, 'a nested path, without the query');
+    t.strictSame((await call(`${h.base}/files/tx/a%2Fb%20c`)).json, { params: ['tx/a/b c'] }, 'percent-decoded, as path parameters are');
+    t.equal((await call(`${h.base}/filesx`)).status, 404, 'a longer name is not below it');
+    t.ok(h.seen.includes('files 200'), 'observed under the prefix name');
   });
 
   t.test(`${backend}: graceful close: no new connections, the request in flight is still answered`, async (t) => {

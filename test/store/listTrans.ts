@@ -108,6 +108,9 @@ const filterRows: FilterRow[] = [
     q: { createTimeStart: T0 + 300, createTimeEnd: T0 + 800 },
     want: (m) => m.createTime > T0 + 300 && m.createTime < T0 + 800,
   },
+  { name: 'gidPrefix lt-1 (lt-1, lt-10 … lt-19)', q: { gidPrefix: 'lt-1' }, want: (m) => m.gid.startsWith('lt-1') },
+  { name: 'gidPrefix with status', q: { gidPrefix: 'lt-2', status: 'succeed' }, want: (m) => m.gid.startsWith('lt-2') && m.status === 'succeed' },
+  { name: 'a gidPrefix nothing has', q: { gidPrefix: 'zz' }, want: () => false },
   {
     name: 'status, type and time together',
     q: { status: 'submitted', transType: 'saga', createTimeStart: T0 - 1, createTimeEnd: T0 + 1000 },

@@ -47,6 +47,11 @@ const DEFAULTS: Config = {
   dataDir: undefined,
   workers: 1,
   redisAutoPipelining: false,
+  adminToken: undefined,
+  apiToken: undefined,
+  adminProtectReads: false,
+  adminProtectMetrics: false,
+  adminSessionMs: 12 * 3_600_000,
 };
 
 t.test('with nothing set, every setting has its documented default', async (t) => {
@@ -232,4 +237,31 @@ t.test('a YAML file that is not a mapping is a ConfigError naming the file', asy
     const file = yamlFile(text);
     t.throws(() => loadConfig({}, ['-c', file]), { name: 'ConfigError', key: file }, `${name}: names the file`);
   }
+});
+
+t.test('console tokens: from the environment or the YAML file, validated without ever showing the value', async (t) => {
+  const env = loadConfig(
+    { ADMIN_TOKEN: 's3cret-admin', API_TOKEN: 's3cret-api', ADMIN_PROTECT_READS: '1', ADMIN_PROTECT_METRICS: '1', ADMIN_SESSION_HOURS: '0.5' },
+    [],
+  );
+  t.match(env, { adminToken: 's3cret-admin', apiToken: 's3cret-api', adminProtectReads: true, adminProtectMetrics: true, adminSessionMs: 1_800_000 });
+  const yaml = loadConfig({ ADMIN_TOKEN: 'from-env' }, ['-c', yamlFile('AdminToken: from-yaml\nApiToken: api-yaml\n')]);
+  t.match(yaml, { adminToken: 'from-yaml', apiToken: 'api-yaml' }, 'the YAML keys override the environment');
+  t.equal(loadConfig({ ADMIN_TOKEN: '' }, []).adminToken, undefined, 'an empty token is unset');
+  for (const [key, value] of [
+    ['ADMIN_TOKEN', 'has space'],
+    ['API_TOKEN', 'tab\there'],
+    ['ADMIN_TOKEN', 'naïve'],
+  ] as const) {
+    let err: unknown;
+    try {
+      loadConfig({ [key]: value }, []);
+    } catch (e) {
+      err = e;
+    }
+    t.ok(err instanceof ConfigError && err.key === key, `${key} with ${JSON.stringify(value)} is refused`);
+    t.notOk((err as Error).message.includes(value), 'and the message does not show the value');
+  }
+  t.throws(() => loadConfig({}, ['-c', yamlFile('AdminToken: "a b"\n')]), { message: /AdminToken: must be printable ASCII/ }, 'named as the YAML key');
+  t.throws(() => loadConfig({ ADMIN_PROTECT_READS: '2' }, []), { message: /ADMIN_PROTECT_READS/ });
 });
