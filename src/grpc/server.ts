@@ -20,6 +20,7 @@ import {
   type GrpcStatus,
 } from './convert.js';
 import { dtmPackage, dtmServiceDefinition } from './protos.js';
+import { reflectionPackage } from './reflection.js';
 import type { DtmService } from './service.js';
 
 /** grpc's default, kept as DTM runs with it: a larger request is refused with ResourceExhausted. */
@@ -166,7 +167,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
   const server = new Server({ 'grpc.max_receive_message_length': opts.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE_BYTES });
   server.addService(definition, handlers);
-  new ReflectionService(dtmPackage()).addToServer(server);
+  new ReflectionService(reflectionPackage(dtmPackage())).addToServer(server);
 
   const host = opts.host ?? '0.0.0.0';
   const port = await new Promise<number>((resolve, reject) => {

@@ -6,7 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import { credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
-import { loadSync, type MessageTypeDefinition } from '@grpc/proto-loader';
+import { loadFileDescriptorSetFromBuffer, loadSync, type MessageTypeDefinition } from '@grpc/proto-loader';
 import { pino } from 'pino';
 import t from 'tap';
 import {
@@ -362,10 +362,46 @@ t.test('calls beyond maxInflight are refused with Unavailable [DTM_OVERLOADED]',
   t.equal(limited.inflight(), 0);
 });
 
-t.test('server reflection lists dtmgimp.Dtm and describes it (v1alpha and v1)', async (t) => {
+/** Every type reference of a descriptor set, checked the way Go's protodesc links it. */
+function unlinked(files: any[]): string[] {
+  const problems: string[] = [];
+  const declared = new Map<string, string>(); // full name → file
+  const walk = (file: string, scope: string, messages: any[]): void => {
+    for (const m of messages) {
+      declared.set(`${scope}.${m.name}`, file);
+      walk(file, `${scope}.${m.name}`, m.nestedType);
+    }
+  };
+  for (const f of files) walk(f.name, `.${f.package}`, f.messageType);
+  const check = (file: any, ref: string): void => {
+    const from = declared.get(ref);
+    if (!ref.startsWith('.') || from === undefined) problems.push(`${file.name}: unresolvable ${ref}`);
+    else if (from !== file.name && !file.dependency.includes(from)) problems.push(`${file.name}: ${ref} is in ${from}, not imported`);
+  };
+  const fields = (file: any, messages: any[]): void => {
+    for (const m of messages) {
+      for (const f of m.field) {
+        if (f.typeName) check(file, f.typeName);
+        const entry = m.nestedType.find((n: any) => `${f.typeName}`.endsWith(`.${n.name}`));
+        if (entry?.options?.mapEntry && entry.name !== `${f.name}Entry`) problems.push(`${file.name}: map entry ${entry.name} of ${f.name}`);
+      }
+      fields(file, m.nestedType);
+    }
+  };
+  for (const f of files) {
+    fields(f, f.messageType);
+    for (const svc of f.service) for (const m of svc.method) for (const ref of [m.inputType, m.outputType]) check(f, ref);
+  }
+  return problems;
+}
+
+t.test('server reflection lists dtmgimp.Dtm and serves descriptors a dynamic client can use (v1alpha and v1)', async (t) => {
   const reflectionDir = new URL('../../node_modules/@grpc/reflection/build/proto/', import.meta.url).pathname;
-  const descriptors = loadSync('google/protobuf/descriptor.proto', { keepCase: true, longs: String, enums: String, defaults: true, arrays: true });
-  const FileDescriptorProto = descriptors['google.protobuf.FileDescriptorProto'] as MessageTypeDefinition<object, object>;
+  // Not `defaults: true`: it would give every field a oneof_index of 0.
+  const descriptors = loadSync('google/protobuf/descriptor.proto', { keepCase: true, longs: String, enums: String, arrays: true });
+  // protobufjs bundles descriptor.proto with camelCase field names (messageType, not message_type).
+  const FileDescriptorProto = descriptors['google.protobuf.FileDescriptorProto'] as MessageTypeDefinition<any, any>;
+  const FileDescriptorSet = descriptors['google.protobuf.FileDescriptorSet'] as MessageTypeDefinition<any, any>;
   for (const version of ['v1alpha', 'v1']) {
     const def = loadSync(`grpc/reflection/${version}/reflection.proto`, {
       keepCase: true,
@@ -388,25 +424,46 @@ t.test('server reflection lists dtmgimp.Dtm and describes it (v1alpha and v1)', 
         stream.on('error', reject);
         stream.write(req);
       });
+    const filesOf = (reply: any): any[] => (reply.file_descriptor_response.file_descriptor_proto as Buffer[]).map((b) => FileDescriptorProto.deserialize(b));
+
+    // grpcurl list
     const list = await ask({ list_services: '*' });
     t.same(
       list.list_services_response.service.map((s: { name: string }) => s.name),
       ['dtmgimp.Dtm'],
       `${version} lists the service`,
     );
-    const file = await ask({ file_containing_symbol: 'dtmgimp.Dtm' });
-    // protobufjs bundles descriptor.proto with camelCase field names (messageType, not message_type).
-    const protos = (file.file_descriptor_response.file_descriptor_proto as Buffer[]).map((b) => FileDescriptorProto.deserialize(b) as any);
-    const dtm = protos.find((p) => p.package === 'dtmgimp');
-    t.ok(dtm, `${version} returns the file of dtmgimp.Dtm`);
+    // grpcurl describe: the file of the symbol, then each import by name.
+    const files = filesOf(await ask({ file_containing_symbol: 'dtmgimp.Dtm' }));
+    const dtm = files.find((f) => f.name === 'dtmgimp.proto');
+    t.same(dtm.dependency, ['google/protobuf/empty.proto'], `${version}: the import is declared`);
     t.same(
       dtm.service[0].method.map((m: { name: string }) => m.name),
       ['NewGid', 'Submit', 'Prepare', 'Abort', 'RegisterBranch', 'PrepareWorkflow', 'Subscribe', 'Unsubscribe', 'DeleteTopic'],
     );
-    t.ok(
-      dtm.messageType.some((m: { name: string }) => m.name === 'DtmRequest'),
-      'with its messages',
+    t.same(
+      filesOf(await ask({ file_by_filename: 'google/protobuf/empty.proto' })).map((f) => f.name),
+      ['google/protobuf/empty.proto'],
+      `${version}: the import is served under its name`,
     );
+    t.same(unlinked(files), [], `${version}: every reference links`);
+
+    // grpcurl invoke: a client built from the downloaded descriptors alone.
+    const dynamic = loadPackageDefinition(
+      loadFileDescriptorSetFromBuffer(FileDescriptorSet.serialize({ file: files }), { keepCase: true, longs: String, defaults: true }),
+    ) as { dtmgimp: GrpcObject };
+    const Dtm = dynamic.dtmgimp['Dtm'] as ServiceClientConstructor;
+    const dc = new Dtm(`127.0.0.1:${server.port}`, credentials.createInsecure());
+    fake.reset();
+    const reply = await new Promise<any>((resolve, reject) =>
+      // protobufjs rebuilds a map field from descriptors as its repeated entries (same wire bytes).
+      dc['Submit']!({ Gid: 'dyn', TransOptions: { BranchHeaders: [{ key: 'k', value: 'v' }] } }, (err: Error | null, r: unknown) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    t.same(reply, {}, `${version}: a call through the downloaded schema works`);
+    t.same(fake.calls[0]!.args[0], { protocol: 'grpc', gid: 'dyn', branch_headers: { k: 'v' } });
+    dc.close();
     rc.close();
   }
 });
