@@ -9,6 +9,9 @@ const boundaries = {
   'uWebSockets.js': 'only src/http/ serves HTTP',
   'prom-client': 'only src/metrics.ts owns metrics',
   msgpackr: 'only src/codec.ts encodes blobs',
+  '@grpc/grpc-js': 'only src/grpc/ and src/trans/grpc-branch-call.ts speak gRPC',
+  '@grpc/proto-loader': 'only src/grpc/ loads protos',
+  '@grpc/reflection': 'only src/grpc/ serves gRPC',
 };
 
 /** A no-restricted-imports rule refusing every boundary module except `allowed`. */
@@ -44,6 +47,8 @@ export default tseslint.config(
   { files: ['src/http/**/*.ts'], rules: { 'no-restricted-imports': restrict('uWebSockets.js') } },
   { files: ['src/metrics.ts'], rules: { 'no-restricted-imports': restrict('prom-client') } },
   { files: ['src/codec.ts'], rules: { 'no-restricted-imports': restrict('msgpackr') } },
+  { files: ['src/grpc/**/*.ts'], rules: { 'no-restricted-imports': restrict('@grpc/grpc-js', '@grpc/proto-loader', '@grpc/reflection') } },
+  { files: ['src/trans/grpc-branch-call.ts'], rules: { 'no-restricted-imports': restrict('@grpc/grpc-js') } },
   // The SDK imports nothing of the server: it must work against DTM itself and ship alone.
   {
     files: ['src/client/**/*.ts'],

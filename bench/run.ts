@@ -438,6 +438,7 @@ async function runWorkload(name: WorkloadName, opts: Options): Promise<BenchResu
         HTTP_HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
         STORE_WAIT_REPLICAS: String(opts.waitReplicas),
+        GRPC_PORT: '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -33,6 +33,11 @@ import { createEngine, type Engine } from './trans/engine.js';
 import type { ProcessObserver } from './trans/round.js';
 import { createService, type DtmService } from './trans/service.js';
 import { createTopics } from './trans/topics.js';
+import { createBranchCaller } from './trans/branch-caller.js';
+import { createGrpcBranchCaller } from './trans/grpc-branch-call.js';
+import { grpcLibraryVersion, startGrpcServer, type GrpcServer } from './grpc/server.js';
+import { grpcServiceOver } from './grpc/service-adapter.js';
+import { grpcAccessOf } from './grpc/access.js';
 import { createUrlFence } from './url-fence.js';
 import { packageVersion } from './version.js';
 
@@ -67,6 +72,8 @@ export interface App {
   readonly log: Logger;
   /** The bound HTTP port, once started. */
   port(): number;
+  /** The bound gRPC port, once started; 0 when the gRPC server is off. */
+  grpcPort(): number;
   /** The HTTP backend serving, once started. */
   httpBackend(): HttpBackendName | undefined;
   start(): Promise<void>;
@@ -81,7 +88,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const redis = createRedis(config, opts.redisUrl);
   const fence = createUrlFence({ deny: config.branchUrlDeny, allow: config.branchUrlAllow });
   const dispatcher = createBranchDispatcher(fence);
-  const metrics = createMetrics({ version: packageVersion() });
+  const metrics = createMetrics({ version: packageVersion(), ...(config.grpcPort !== 0 ? { grpcVersion: grpcLibraryVersion() } : {}) });
   // With STORE_WAIT_REPLICAS, acknowledged writes and their WAITs get a connection of their own.
   const ackRedis = config.storeWaitReplicas > 0 ? createRedis(config, opts.redisUrl) : undefined;
   const store = createStore(redis, keys, clock, {
@@ -103,7 +110,9 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       alert(trans, retryCount, branchUrl, error);
     },
   };
-  const engine = createEngine({ store, config, clock, dispatcher, log: log.child({ c: 'engine' }), observer });
+  const grpcCaller = createGrpcBranchCaller();
+  const caller = createBranchCaller({ dispatcher, grpc: grpcCaller, fence });
+  const engine = createEngine({ store, config, clock, caller, log: log.child({ c: 'engine' }), observer });
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
   const kv = createKvStore(redis, keys, clock, metrics.script, metrics.readFailed);
@@ -151,6 +160,9 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     onShed: (reason) => metrics.shed(reason),
   });
   let server: HttpServer | undefined;
+  let grpcServer: GrpcServer | undefined;
+  /** The gRPC port cannot be shared: in a `--workers` group only the primary serves gRPC. */
+  const servesGrpc = config.grpcPort !== 0 && role !== 'worker';
 
   return {
     config,
@@ -163,6 +175,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
     redis,
     log,
     port: () => server?.port ?? 0,
+    grpcPort: () => grpcServer?.port ?? 0,
     httpBackend: () => server?.backend,
     async start() {
       await checkRedis(redis, keys, log, { clock, finishedDataExpireS: config.finishedDataExpireS });
@@ -176,6 +189,27 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
         backend: config.httpBackend,
         log: log.child({ c: 'http' }),
       });
+      if (servesGrpc) {
+        try {
+          grpcServer = await startGrpcServer({
+            service: grpcServiceOver(service),
+            log: log.child({ c: 'grpc' }),
+            observe: (api, ok, s) => metrics.grpcRequest(api, ok, s),
+            host: config.httpHost,
+            port: config.grpcPort,
+            maxReceiveBytes: config.grpcMaxReceiveBytes,
+            maxInflight: config.maxInflightRequests,
+            authorize(api, authorization) {
+              const level = grpcAccessOf(api);
+              if (auth.required(level)) auth.check({ headers: authorization === undefined ? {} : { authorization }, remote: '' }, level);
+            },
+          });
+        } catch (err) {
+          server.close();
+          server.closeConnections();
+          throw err;
+        }
+      }
       if (opts.poll !== false) {
         poller.start();
         pruner.start();
@@ -185,11 +219,15 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
       draining = true;
       server?.close();
       const deadline = Date.now() + 5000;
+      // gRPC calls drain beside the HTTP requests, within the same deadline.
+      const grpcClosed = grpcServer?.close(Math.max(0, deadline - Date.now()));
       while (router.inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await grpcClosed;
       await Promise.all([poller.stop(), pruner.stop()]);
       server?.closeConnections();
       while (engine.active.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       await dispatcher.close();
+      grpcCaller.close();
       redis.disconnect();
       ackRedis?.disconnect();
     },

@@ -15,6 +15,10 @@ export type HttpBackendChoice = (typeof HTTP_BACKEND_CHOICES)[number];
 /** A frozen, validated configuration. Durations are in milliseconds unless named `…S`. */
 export interface Config {
   readonly httpPort: number;
+  /** DTM's gRPC API port; 0 turns the gRPC server off. @default 36790 */
+  readonly grpcPort: number;
+  /** Largest gRPC request message accepted (larger ones get ResourceExhausted). @default 4 MiB */
+  readonly grpcMaxReceiveBytes: number;
   readonly httpHost: string;
   /** The HTTP backend. @default 'auto' */
   readonly httpBackend: HttpBackendChoice;
@@ -111,6 +115,7 @@ type Source = Record<string, string | undefined>;
 /** DTM YAML key path → our environment variable name. */
 const YAML_KEYS: Record<string, string> = {
   HttpPort: 'HTTP_PORT',
+  GrpcPort: 'GRPC_PORT',
   'Store.Host': 'STORE_HOST',
   'Store.Port': 'STORE_PORT',
   'Store.Password': 'STORE_PASSWORD',
@@ -300,6 +305,8 @@ function buildConfig(src: Source): Config {
 
   return Object.freeze({
     httpPort: num(src, 'HTTP_PORT', 36789, { min: 0, max: 65535, integer: true }),
+    grpcPort: num(src, 'GRPC_PORT', 36790, { min: 0, max: 65535, integer: true }),
+    grpcMaxReceiveBytes: num(src, 'GRPC_MAX_RECEIVE_BYTES', 4 * 1024 * 1024, { min: 1024, integer: true }),
     httpHost: src['HTTP_HOST']?.trim() || '0.0.0.0',
     httpBackend,
     redisUrl,

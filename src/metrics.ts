@@ -24,6 +24,8 @@ export interface Metrics {
   claimed(count: number): void;
   /** For route.ts: one observation per HTTP request. */
   request(api: string, status: number, seconds: number): void;
+  /** For the gRPC server: one observation per call (`type="grpc"`), ok when it answered OK. */
+  grpcRequest(api: string, ok: boolean, seconds: number): void;
   /** For route.ts: a request refused by its body or in-flight limit. */
   shed(reason: ShedReason): void;
   readonly script: ScriptObserver;
@@ -48,6 +50,8 @@ export interface Metrics {
 export interface MetricsOptions {
   /** The coordinator's version, for `dtm_coordinator_build_info`. */
   version: string;
+  /** The gRPC library's version, for `dtm_server_info`; `none` without a gRPC server. */
+  grpcVersion?: string;
 }
 
 /** How long one backlog read serves the scrapes that ask for it. */
@@ -60,11 +64,11 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   // Info gauges are 1 in every process; summed over a group they would read N.
   new Gauge({
     name: 'dtm_server_info',
-    help: "DTM's server information gauge (always 1); this server has neither gin nor gRPC",
+    help: "DTM's server information gauge (always 1): this server has no gin; grpc_version is @grpc/grpc-js's",
     labelNames: ['gin_version', 'grpc_version'] as const,
     aggregator: 'max',
     registers: [registry],
-  }).set({ gin_version: 'none', grpc_version: 'none' }, 1);
+  }).set({ gin_version: 'none', grpc_version: opts.grpcVersion ?? 'none' }, 1);
   new Gauge({
     name: 'dtm_coordinator_build_info',
     help: 'The running coordinator: its version and Node.js version (always 1)',
@@ -175,8 +179,8 @@ export function createMetrics(opts: MetricsOptions): Metrics {
   }
 
   // Label children resolved once per label set: prom-client hashes the label object on every call.
-  const requests = memo((api: string, outcome: string) => serverProcess.labels('http', api, outcome));
-  const requestTimes = memo((api: string) => serverDuration.labels('http', api));
+  const requests = memo((type: string, api: string, outcome: string) => serverProcess.labels(type, api, outcome));
+  const requestTimes = memo((type: string, api: string) => serverDuration.labels(type, api));
   const scriptTimes = memo((name: string) => scriptDuration.labels(name));
   const scriptTags = memo((name: string, tag: string) => scriptReplies.labels(name, tag));
   const branches = memo((model: string, branchId: string, op: string, outcome: string) => branchProcess.labels(model, branchId, op, outcome));
@@ -192,8 +196,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       if (count > 0) claims.inc(count);
     },
     request(api, status, seconds) {
-      requests(api, status < 400 ? 'ok' : 'fail').inc();
-      requestTimes(api).observe(seconds);
+      requests('http', api, status < 400 ? 'ok' : 'fail').inc();
+      requestTimes('http', api).observe(seconds);
+    },
+    grpcRequest(api, ok, seconds) {
+      requests('grpc', api, ok ? 'ok' : 'fail').inc();
+      requestTimes('grpc', api).observe(seconds);
     },
     shed(reason) {
       shedRequests.labels(reason).inc();

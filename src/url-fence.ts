@@ -66,22 +66,16 @@ function inRange(rules: Rules, address: string): boolean {
   return family !== 0 && rules.ranges.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** A URL's host as a name or an address, without IPv6 brackets. */
-function hostOf(url: string): string | undefined {
-  try {
-    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  } catch {
-    return undefined;
-  }
-}
-
 export interface UrlFence {
   /** True when nothing is fenced (no deny and no allow entries): calls skip every check. */
   readonly open: boolean;
   /** Why `host` (a name or an address) and its addresses may not be called, or undefined when they may. */
   verdict(host: string, addresses: readonly string[]): string | undefined;
-  /** Resolves the host of `url` (through a short cache) and gives the verdict; undefined when allowed. */
-  check(url: string): Promise<string | undefined>;
+  /**
+   * Resolves `host` (a name, or an address without IPv6 brackets) through a short cache and gives
+   * the verdict; undefined when it may be called.
+   */
+  checkHost(host: string): Promise<string | undefined>;
   /** A `dns.lookup` for the HTTP client's connect that fails for a refused host. */
   readonly lookup: LookupFunction;
 }
@@ -145,9 +139,8 @@ export function createUrlFence(config: { deny: readonly string[]; allow: readonl
   return {
     open: deny.empty && allow.empty,
     verdict,
-    async check(url) {
-      const host = hostOf(url);
-      if (host === undefined || (deny.empty && allow.empty)) return undefined;
+    async checkHost(host) {
+      if (deny.empty && allow.empty) return undefined;
       return verdict(host, await resolve(host));
     },
     lookup,

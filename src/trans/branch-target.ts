@@ -5,6 +5,8 @@
  * parsing, and RFC 9110 field names (tokens) and values.
  */
 import { BadRequestError } from '../errors.js';
+import { branchTransport } from './branch-transport.js';
+import { assertGrpcBranchUrl, parseGrpcUrl } from './grpc-branch-call.js';
 
 /** RFC 9110 token characters: what a header name may be made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -20,11 +22,36 @@ const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'keep-a
 const quote = (s: string): string => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
 
 /**
- * @throws BadRequestError `[DTM_BAD_URL]` unless `url` is empty (no call, DTM's success) or an
- *   absolute http(s) URL with a host and a port from 1 to 65535, as WHATWG parses it.
+ * @throws BadRequestError `[DTM_BAD_URL]` unless `url` is empty (no call, DTM's success) or what
+ *   the transaction's `protocol` calls it with (branch-transport.ts): an absolute http(s) URL
+ *   with a host and a port from 1 to 65535, as WHATWG parses it, or, for a gRPC branch,
+ *   `host:port/package.Service/Method`.
  */
-export function assertBranchUrl(url: string, what: string): void {
-  if (url === '') return;
+export function assertBranchUrl(url: string, what: string, protocol = 'http'): void {
+  switch (branchTransport(protocol, url)) {
+    case 'none':
+      return;
+    case 'grpc':
+      assertGrpcBranchUrl(url, what);
+      return;
+    case 'http':
+    case 'json-rpc':
+      assertHttpUrl(url, what);
+      return;
+  }
+}
+
+/** The host a branch URL connects to (a name or an address, IPv6 without brackets), for the URL fence. */
+export function branchHost(url: string, protocol: string): string | undefined {
+  try {
+    const host = branchTransport(protocol, url) === 'grpc' ? parseGrpcUrl(url).target.replace(/:\d+$/, '') : new URL(url).hostname;
+    return host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+function assertHttpUrl(url: string, what: string): void {
   let u: URL;
   try {
     u = new URL(url);

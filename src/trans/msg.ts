@@ -117,12 +117,12 @@ function msgBranches(body: TransBody, subscribers: ReadonlyMap<string, readonly 
       const urls = subscribers.get(name) ?? [];
       if (urls.length === 0) throw new InternalError('topic not found');
       urls.forEach((url, j) => {
-        assertBranchUrl(url, `subscriber ${j + 1} of topic ${name}`);
+        assertBranchUrl(url, `subscriber ${j + 1} of topic ${name}`, body.req.protocol);
         out.push({ branch_id: urls.length > 1 ? `${pad2(i + 1)}-${pad2(j + 1)}` : pad2(i + 1), op: 'action', url, data });
       });
       return;
     }
-    assertBranchUrl(action, `steps[${i}].action`);
+    assertBranchUrl(action, `steps[${i}].action`, body.req.protocol);
     out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data });
   });
   return out;

@@ -79,14 +79,15 @@ export function parseTransBody(raw: unknown): TransBody {
   };
   const protocol = field(body, 'protocol', 'string', '') || 'http';
   const queryPrepared = field(body, 'query_prepared', 'string', '');
-  assertBranchUrl(queryPrepared, 'query_prepared');
+  assertBranchUrl(queryPrepared, 'query_prepared', protocol);
 
   const rawSteps = body['steps'] ?? [];
   if (!Array.isArray(rawSteps)) throw new BadRequestError('[DTM_BAD_STEPS] steps must be an array');
   if (rawSteps.length > MAX_STEPS) throw new BadRequestError(`[DTM_BAD_STEPS] at most ${MAX_STEPS} steps`);
   const steps = rawSteps.map((s, i) => stringMap(s, `steps[${i}]`));
   const rawPayloads = body['payloads'] ?? [];
-  if (!Array.isArray(rawPayloads) || !rawPayloads.every((p) => typeof p === 'string')) {
+  // Strings from JSON; Buffers from gRPC's BinPayloads, which must reach the branch byte for byte.
+  if (!Array.isArray(rawPayloads) || !rawPayloads.every((p) => typeof p === 'string' || Buffer.isBuffer(p))) {
     throw new BadRequestError('[DTM_BAD_PAYLOADS] payloads must be an array of strings');
   }
   // DTM's setupPayloads: `payloads` first, then the legacy non-empty steps[i].data.
@@ -140,6 +141,8 @@ export interface RegisterBody {
   gid: string;
   trans_type: string;
   branch_id: string;
+  /** How its URLs are called: the front end's (`http`, or `grpc` for the gRPC API). */
+  protocol: string;
   /** Every field, as sent. */
   fields: Record<string, string>;
   /** The branch payload: the `data` field, or the bytes gRPC sends beside the map. */
@@ -147,7 +150,7 @@ export interface RegisterBody {
 }
 
 /** Parses a registerBranch body; `payload` overrides `data` (gRPC's BusiPayload). */
-export function parseRegisterBody(raw: unknown, payload?: Buffer): RegisterBody {
+export function parseRegisterBody(raw: unknown, payload?: Buffer, protocol = 'http'): RegisterBody {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new BadRequestError('[DTM_BAD_BODY] the body must be a JSON object of strings');
   for (const [k, v] of Object.entries(raw)) {
     if (typeof v !== 'string') throw new BadRequestError(`[DTM_BAD_FIELD] ${k} must be a string`);
@@ -159,6 +162,7 @@ export function parseRegisterBody(raw: unknown, payload?: Buffer): RegisterBody 
     gid: parseGid(fields['gid']),
     trans_type: fields['trans_type'] ?? '',
     branch_id: branchId,
+    protocol,
     fields,
     payload: payload ?? fields['data'] ?? '',
   };

@@ -16,12 +16,12 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { MAX_ERROR_BYTES } from '../store/trans-scripts.js';
 import { isFinal, type BranchStatus, type Trans, type TransStatus } from '../types.js';
-import { callBranch, type BranchOutcome, type BranchRequest } from './branch-call.js';
+import type { BranchOutcome, BranchRequest } from './branch-call.js';
+import type { BranchCaller } from './branch-caller.js';
 import { describeFailure, logFailedCalls, type FailedCall } from './failure-log.js';
 import { createPendingWrites } from './pending-writes.js';
 import { baseInterval, isPastDeadline, leaseMs, moveAfter, nextInterval, retryCountOf } from './schedule.js';
 import { strategies } from './strategies.js';
-import type { Dispatcher } from 'undici';
 
 /** What processing reports to metrics and alerts; implemented by metrics.ts. */
 export interface ProcessObserver {
@@ -39,7 +39,8 @@ export interface RoundDeps {
   store: Store;
   config: Config;
   clock: Clock;
-  dispatcher: Dispatcher;
+  /** Calls a branch over HTTP, JSON-RPC or gRPC, as the transaction's protocol and the URL say. */
+  caller: BranchCaller;
   log: Logger;
   observer: ProcessObserver;
 }
@@ -82,7 +83,7 @@ export const BRANCH_WRITE_BEHIND_MS = 100;
 
 /** @param acknowledged a caller waits for this round, so its status changes are acknowledged writes. */
 export function createRound(trans: Trans, deps: RoundDeps, acknowledged = false): Round {
-  const { store, config, clock, dispatcher, observer, log } = deps;
+  const { store, config, clock, caller, observer, log } = deps;
   const pending = createPendingWrites();
   /** This round's failed calls, logged when it ends (once the next retry time is known). */
   const failedCalls: FailedCall[] = [];
@@ -208,7 +209,7 @@ export function createRound(trans: Trans, deps: RoundDeps, acknowledged = false)
       timeoutMs,
     };
     observer.branchStarted();
-    const outcome = await callBranch(dispatcher, req);
+    const outcome = await caller.call(trans.req.protocol, req);
     observer.branchCalled(trans.trans_type, branchId, op, outcome.result, Number(process.hrtime.bigint() - started) / 1e9);
     note(outcome, url);
     return outcome;

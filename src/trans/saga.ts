@@ -161,14 +161,18 @@ async function processSaga(round: Round): Promise<void> {
 }
 
 /** A saga's branches: per step (compensate, action), with branch ids `01`, `02`, … */
-function sagaBranches(body: { steps: readonly Record<string, string>[]; payloads: readonly (string | Buffer)[]; req: { custom_data: string } }): NewBranch[] {
+function sagaBranches(body: {
+  steps: readonly Record<string, string>[];
+  payloads: readonly (string | Buffer)[];
+  req: { custom_data: string; protocol: string };
+}): NewBranch[] {
   parseSagaLayout(body.req.custom_data, body.steps.length);
   const out: NewBranch[] = [];
   body.steps.forEach((s, i) => {
     const action = s['action'] ?? '';
     const compensate = s['compensate'] ?? '';
-    assertBranchUrl(action, `steps[${i}].action`);
-    assertBranchUrl(compensate, `steps[${i}].compensate`);
+    assertBranchUrl(action, `steps[${i}].action`, body.req.protocol);
+    assertBranchUrl(compensate, `steps[${i}].compensate`, body.req.protocol);
     const data = body.payloads[i] ?? '';
     out.push({ branch_id: pad2(i + 1), op: 'compensate', url: compensate, data });
     out.push({ branch_id: pad2(i + 1), op: 'action', url: action, data });

@@ -14,7 +14,7 @@ import type { Backlog, Store } from '../store/store.js';
 import type { NewBranch } from '../store/trans-scripts.js';
 import { isTransType, type Trans, type TransStatus } from '../types.js';
 import type { Engine, RoundResult } from './engine.js';
-import { assertBranchUrl } from './branch-target.js';
+import { assertBranchUrl, branchHost } from './branch-target.js';
 import type { AbortBody, RegisterBody, TransBody } from './request.js';
 import { firstSchedule, leaseMs } from './schedule.js';
 import { strategies } from './strategies.js';
@@ -120,11 +120,15 @@ export function waitResultAnswer(result: RoundResult, mode: 'submit' | 'abort'):
 export function createService(deps: ServiceDeps): DtmService {
   const { store, engine, config, clock, topics, kv, fence } = deps;
 
-  /** @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` may not be called. */
-  async function assertFenced(urls: Iterable<string>): Promise<void> {
+  /** @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` (called with `protocol`) may not be called. */
+  async function assertFenced(urls: Iterable<string>, protocol: string): Promise<void> {
     if (fence.open) return;
-    const distinct = [...new Set(urls)].filter((u) => u !== '');
-    const refusals = await Promise.all(distinct.map((u) => fence.check(u)));
+    const hosts = new Set<string>();
+    for (const url of urls) {
+      const host = url === '' ? undefined : branchHost(url, protocol);
+      if (host !== undefined) hosts.add(host);
+    }
+    const refusals = await Promise.all([...hosts].map((h) => fence.checkHost(h)));
     const why = refusals.find((r) => r !== undefined);
     if (why !== undefined) throw new BadRequestError(`[DTM_URL_DENIED] ${why}`);
   }
@@ -140,7 +144,7 @@ export function createService(deps: ServiceDeps): DtmService {
   async function create(body: TransBody, status: 'prepared' | 'submitted', mode: 'prepare' | 'submit') {
     const strategy = strategies[body.trans_type];
     const branches = strategy.branchesOf(body, await subscribersOf(body));
-    await assertFenced([body.req.query_prepared, ...branches.map((b) => b.url)]);
+    await assertFenced([body.req.query_prepared, ...branches.map((b) => b.url)], body.req.protocol);
     const now = clock.now();
     const timeoutS = body.req.options.timeout_to_fail > 0 ? body.req.options.timeout_to_fail : strategy.defaultTimeoutS(config);
     const cron = firstSchedule(status, strategy.preparedWait, body.req.options, timeoutS, config, now);
@@ -247,7 +251,10 @@ export function createService(deps: ServiceDeps): DtmService {
     async registerBranch(body) {
       if (!isTransType(body.trans_type)) throw new InternalError(`unknow trans type: ${body.trans_type}`);
       const branches = strategies[body.trans_type].registeredBranchesOf(body);
-      await assertFenced(branches.map((b) => b.url));
+      await assertFenced(
+        branches.map((b) => b.url),
+        body.protocol,
+      );
       const r = await store.registerBranch(body.gid, branches);
       switch (r.tag) {
         case 'OK':
@@ -308,8 +315,9 @@ export function createService(deps: ServiceDeps): DtmService {
       // DTM's own checks (empty topic, empty url, in topics.ts) come first and keep their 500s;
       // a URL no msg could ever call is refused here.
       if (topic !== '' && url !== '') {
-        assertBranchUrl(url, 'url');
-        await assertFenced([url]);
+        // A subscriber may be called by HTTP and by gRPC messages: either kind of URL will do.
+        assertBranchUrl(url, 'url', 'grpc');
+        await assertFenced([url], 'grpc');
       }
       await topics.subscribe(topic, url, remark);
     },

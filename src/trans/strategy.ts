@@ -14,6 +14,8 @@ import type { PreparedWait } from './schedule.js';
 export interface BranchRegistration {
   gid: string;
   branch_id: string;
+  /** How the registered URLs are called (`http`, or `grpc` through the gRPC API). */
+  protocol: string;
   /** The other fields: tcc `confirm`/`cancel`, xa `url`, workflow `op`/`status`. */
   fields: Readonly<Record<string, string>>;
   /** The branch's payload: HTTP's `data` text, or gRPC's `BusiPayload` bytes. */

@@ -9,11 +9,11 @@ import type { TransStrategy } from './strategy.js';
 export const tcc: TransStrategy = {
   ...phase2Defaults,
   branchesOf: () => [],
-  registeredBranchesOf({ branch_id, fields, payload }) {
+  registeredBranchesOf({ branch_id, fields, payload, protocol }) {
     const cancel = fields['cancel'] ?? '';
     const confirm = fields['confirm'] ?? '';
-    assertBranchUrl(cancel, 'cancel');
-    assertBranchUrl(confirm, 'confirm');
+    assertBranchUrl(cancel, 'cancel', protocol);
+    assertBranchUrl(confirm, 'confirm', protocol);
     // Both phase-2 calls get the Try's payload again.
     return [
       { branch_id, op: 'cancel', url: cancel, data: payload, status: 'prepared' },

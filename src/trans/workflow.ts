@@ -4,13 +4,15 @@
  * left prepared, by calling its `query_prepared` URL every RetryInterval (fixed, as DTM does).
  */
 import { BadRequestError } from '../errors.js';
+import { branchTransport } from './branch-transport.js';
+import { encodeWorkflowData } from './grpc-branch-call.js';
 import type { Round } from './round.js';
 import { noTopics, type TransStrategy } from './strategy.js';
 
 export interface WorkflowData {
   name: string;
   /** The workflow's input bytes, base64-decoded. */
-  input: string;
+  input: Buffer;
 }
 
 /**
@@ -28,7 +30,7 @@ export function parseWorkflowData(customData: string): WorkflowData {
   if (typeof o.name !== 'string' || o.name === '') throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] workflow custom_data needs a "name"');
   if (o.data !== undefined && o.data !== null && typeof o.data !== 'string')
     throw new BadRequestError('[DTM_BAD_CUSTOM_DATA] workflow custom_data "data" must be base64 text');
-  return { name: o.name, input: Buffer.from(typeof o.data === 'string' ? o.data : '', 'base64').toString('utf8') };
+  return { name: o.name, input: Buffer.from(typeof o.data === 'string' ? o.data : '', 'base64') };
 }
 
 async function processWorkflow(round: Round): Promise<void> {
@@ -38,8 +40,10 @@ async function processWorkflow(round: Round): Promise<void> {
   round.scheduleAt(round.deps.clock.now() + round.deps.config.retryIntervalMs);
   if (t.req.query_prepared === '') return;
   const wf = parseWorkflowData(t.req.custom_data);
+  // Over gRPC the resume call is workflow.Workflow/Execute, whose request is WorkflowData{Data}.
+  const body = branchTransport(t.req.protocol, t.req.query_prepared) === 'grpc' ? encodeWorkflowData(wf.input) : wf.input;
   // The resume handler re-runs the workflow; its answer changes nothing here.
-  await round.callUrl(t.req.query_prepared, '00', wf.name, wf.input);
+  await round.callUrl(t.req.query_prepared, '00', wf.name, body);
 }
 
 export const workflow: TransStrategy = {

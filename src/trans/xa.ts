@@ -9,9 +9,9 @@ import type { TransStrategy } from './strategy.js';
 export const xa: TransStrategy = {
   ...phase2Defaults,
   branchesOf: () => [],
-  registeredBranchesOf({ branch_id, fields }) {
+  registeredBranchesOf({ branch_id, fields, protocol }) {
     const url = fields['url'] ?? '';
-    assertBranchUrl(url, 'url');
+    assertBranchUrl(url, 'url', protocol);
     return [
       { branch_id, op: 'rollback', url, data: '', status: 'prepared' },
       { branch_id, op: 'commit', url, data: '', status: 'prepared' },

@@ -50,7 +50,7 @@ t.test("54. topics: subscribe answers 200; the same url again, an empty topic or
   t.strictSame(await subscribe('', ''), E500('empty topic'), 'both empty → the topic is checked first');
   t.match(
     await subscribe('t54', 'ftp://x/y'),
-    { status: 400, body: { message: /^\[DTM_BAD_URL\] url must be an http\(s\) URL/ } },
+    { status: 400, body: { message: /^\[DTM_BAD_URL\] url must be an http\(s\) URL or a gRPC host:port/ } },
     'a url we could never call → 400 DTM_BAD_URL',
   );
   t.match(await queryKV('topics', 't54'), { kv: [{ version: 1 }] }, 'the refused calls changed nothing');

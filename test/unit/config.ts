@@ -19,6 +19,8 @@ function yamlFile(text: string): string {
 
 const DEFAULTS: Config = {
   httpPort: 36789,
+  grpcPort: 36790,
+  grpcMaxReceiveBytes: 4 * 1024 * 1024,
   httpHost: '0.0.0.0',
   httpBackend: 'auto',
   redisUrl: undefined,

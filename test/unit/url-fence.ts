@@ -6,7 +6,11 @@ import { createServer, type Server } from 'node:http';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { callBranch, createBranchDispatcher } from '../../src/trans/branch-call.js';
-import { createUrlFence, DEFAULT_DENY, parseFenceRules } from '../../src/url-fence.js';
+import { branchHost } from '../../src/trans/branch-target.js';
+import { createUrlFence, DEFAULT_DENY, parseFenceRules, type UrlFence } from '../../src/url-fence.js';
+
+/** The fence's verdict on the host of an http(s) or gRPC branch URL, as the service asks it. */
+const check = (fence: UrlFence, url: string, protocol = 'http'): Promise<string | undefined> => fence.checkHost(branchHost(url, protocol)!);
 
 t.test('rules: CIDRs, addresses, names and suffixes; anything else is refused', async (t) => {
   t.doesNotThrow(() => parseFenceRules(['10.0.0.0/8', '::1', 'fd00::/8', 'metadata.internal', '.corp.example', '*.svc.local', ' ']), 'all forms parse');
@@ -16,25 +20,32 @@ t.test('rules: CIDRs, addresses, names and suffixes; anything else is refused', 
 
 t.test('the default denies only link-local metadata addresses', async (t) => {
   const fence = createUrlFence({ deny: DEFAULT_DENY, allow: [] });
-  t.match(await fence.check('http://169.254.169.254/latest/meta-data'), /169\.254\.169\.254 .*BRANCH_URL_DENY/, 'the AWS/GCP/Azure metadata address');
-  t.match(await fence.check('http://[fd00:ec2::254]/'), /BRANCH_URL_DENY/, "AWS's IPv6 metadata address");
-  t.match(await fence.check('http://[::ffff:169.254.169.254]/'), /BRANCH_URL_DENY/, 'an IPv4-mapped IPv6 spelling of it');
-  t.match(await fence.check('http://0xa9.254.169.254/'), /BRANCH_URL_DENY/, 'a hex spelling of it (WHATWG normalises it)');
+  t.match(await check(fence, 'http://169.254.169.254/latest/meta-data'), /169\.254\.169\.254 .*BRANCH_URL_DENY/, 'the AWS/GCP/Azure metadata address');
+  t.match(await check(fence, 'http://[fd00:ec2::254]/'), /BRANCH_URL_DENY/, "AWS's IPv6 metadata address");
+  t.match(await check(fence, 'http://[::ffff:169.254.169.254]/'), /BRANCH_URL_DENY/, 'an IPv4-mapped IPv6 spelling of it');
+  t.match(await check(fence, 'http://0xa9.254.169.254/'), /BRANCH_URL_DENY/, 'a hex spelling of it (WHATWG normalises it)');
   for (const ok of ['http://127.0.0.1:8080/x', 'http://10.1.2.3/x', 'http://localhost/x', 'http://[::1]/x', 'http://192.168.0.10/x']) {
-    t.equal(await fence.check(ok), undefined, `${ok} is allowed`);
+    t.equal(await check(fence, ok), undefined, `${ok} is allowed`);
   }
 });
 
 t.test('deny names and suffixes; an allow list admits only what it names; deny wins', async (t) => {
   const fence = createUrlFence({ deny: ['bad.example', '.evil.test', '10.9.0.0/16'], allow: ['127.0.0.0/8', '::1', 'localhost', '.corp.example', '10.9.9.9'] });
-  t.match(await fence.check('http://bad.example/x'), /bad\.example is in BRANCH_URL_DENY/, 'a denied name');
-  t.match(await fence.check('http://a.b.evil.test/x'), /BRANCH_URL_DENY/, 'a name under a denied suffix');
-  t.match(await fence.check('http://evil.test/x'), /BRANCH_URL_DENY/, 'the suffix domain itself');
-  t.equal(await fence.check('http://127.0.0.1:1/x'), undefined, 'an allowed range');
-  t.equal(await fence.check('http://svc.corp.example/x'), undefined, 'an allowed suffix (judged by name, resolvable or not)');
-  t.match(await fence.check('http://10.1.1.1/x'), /not in BRANCH_URL_ALLOW/, 'outside the allow list');
-  t.match(await fence.check('http://10.9.9.9/x'), /BRANCH_URL_DENY/, 'deny wins over allow');
-  t.match(await fence.check('http://no-such-host.invalid/x'), /not in BRANCH_URL_ALLOW/, 'an unresolvable name cannot be shown to be allowed');
+  t.match(await check(fence, 'http://bad.example/x'), /bad\.example is in BRANCH_URL_DENY/, 'a denied name');
+  t.match(await check(fence, 'http://a.b.evil.test/x'), /BRANCH_URL_DENY/, 'a name under a denied suffix');
+  t.match(await check(fence, 'http://evil.test/x'), /BRANCH_URL_DENY/, 'the suffix domain itself');
+  t.equal(await check(fence, 'http://127.0.0.1:1/x'), undefined, 'an allowed range');
+  t.equal(await check(fence, 'http://svc.corp.example/x'), undefined, 'an allowed suffix (judged by name, resolvable or not)');
+  t.match(await check(fence, 'http://10.1.1.1/x'), /not in BRANCH_URL_ALLOW/, 'outside the allow list');
+  t.match(await check(fence, 'http://10.9.9.9/x'), /BRANCH_URL_DENY/, 'deny wins over allow');
+  t.match(await check(fence, 'http://no-such-host.invalid/x'), /not in BRANCH_URL_ALLOW/, 'an unresolvable name cannot be shown to be allowed');
+});
+
+t.test('gRPC branch URLs are fenced by their host too', async (t) => {
+  const fence = createUrlFence({ deny: DEFAULT_DENY, allow: [] });
+  t.match(await check(fence, '169.254.169.254:50051/pkg.Svc/Method', 'grpc'), /BRANCH_URL_DENY/, 'a gRPC target on the metadata address');
+  t.match(await check(fence, '[fd00:ec2::254]:50051/pkg.Svc/Method', 'grpc'), /BRANCH_URL_DENY/, 'an IPv6 gRPC target');
+  t.equal(await check(fence, '127.0.0.1:50051/pkg.Svc/Method', 'grpc'), undefined, 'a loopback gRPC target is allowed');
 });
 
 t.test('configuration: defaults, lists, none, and a bad entry named', async (t) => {
