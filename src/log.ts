@@ -11,7 +11,7 @@ export type { Logger };
 
 /** Paths of values that must never reach a log line, at the top level or one object down. */
 const SECRETS = ['password', 'redisPassword', 'adminToken', 'apiToken', 'token', 'authorization', 'cookie'];
-export const REDACTED_PATHS = [...SECRETS, ...SECRETS.map((s) => `*.${s}`), 'headers.authorization', 'headers.cookie', 'req.headers.authorization'];
+const REDACTED_PATHS = [...SECRETS, ...SECRETS.map((s) => `*.${s}`), 'headers.authorization', 'headers.cookie', 'req.headers.authorization'];
 
 /** The logger of a coordinator process; `destination` (default stdout) is for tests. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -25,8 +25,6 @@ export function isTransType(v: unknown): v is TransType {
   return typeof v === 'string' && TYPES.has(v);
 }
 
-export const Result = { SUCCESS: 'SUCCESS', FAILURE: 'FAILURE', ONGOING: 'ONGOING' } as const;
-
 /** Options captured at creation (DTM's TransOptions). Seconds, as on the wire. */
 export interface TransOptions {
   wait_result: boolean;

@@ -4,7 +4,7 @@ import type { LiveStats } from '../http/console-wire.js';
 import { call } from './api.js';
 import { push } from './logic/series.js';
 
-export const POLL_MS = 1000;
+const POLL_MS = 1000;
 
 export interface LiveHistory {
   submits: number[];
@@ -33,7 +33,7 @@ const EMPTY: LiveHistory = {
 };
 
 /** The history with one more sample. */
-export function record(h: LiveHistory, s: LiveStats): LiveHistory {
+function record(h: LiveHistory, s: LiveStats): LiveHistory {
   return {
     submits: push(h.submits, s.rates.submits),
     rounds_ok: push(h.rounds_ok, s.rates.rounds_ok),

@@ -7,7 +7,7 @@ export const BASE = '/admin';
 export type Route = { page: 'transactions'; search: string } | { page: 'transaction'; gid: string } | { page: 'live' } | { page: 'topics' };
 
 /** The page a location shows. */
-export function routeOf(pathname: string, search: string): Route {
+function routeOf(pathname: string, search: string): Route {
   const rest = pathname.startsWith(BASE) ? pathname.slice(BASE.length).replace(/^\/+/, '') : '';
   if (rest.startsWith('tx/')) return { page: 'transaction', gid: decodeURIComponent(rest.slice(3)) };
   if (rest === 'live') return { page: 'live' };

@@ -81,7 +81,7 @@ export interface GrpcTransBody {
  * An int64 field as a number, however the loader delivered it: number, bigint, decimal string or
  * a `Long`. Values are seconds and counts; precision beyond 2^53 is not a concern.
  */
-export function int64(v: unknown): number {
+function int64(v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint' || typeof v === 'string') return Number(v);
   if (v !== null && typeof v === 'object' && typeof (v as { toNumber?: unknown }).toNumber === 'function') {

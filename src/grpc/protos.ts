@@ -19,10 +19,10 @@ export function protoDir(): string {
  * numbers (seconds and counts, far below 2^53), bytes as Buffers, and no defaults filled in, so
  * that a field the client left at its proto3 zero is simply absent.
  */
-export const LOADER_OPTIONS: Options = { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: false, includeDirs: [PROTO_DIR] };
+const LOADER_OPTIONS: Options = { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: false, includeDirs: [PROTO_DIR] };
 
 /** Loads one of our proto files by name (e.g. `dtmgimp.proto`). */
-export function loadProto(file: string): PackageDefinition {
+function loadProto(file: string): PackageDefinition {
   return loadSync(file, LOADER_OPTIONS);
 }
 

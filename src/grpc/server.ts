@@ -25,7 +25,7 @@ import { reflectionPackage } from './reflection.js';
 import type { DtmService } from './service.js';
 
 /** grpc's default, kept as DTM runs with it: a larger request is refused with ResourceExhausted. */
-export const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 
 /** The version of @grpc/grpc-js serving the API (DTM reports its grpc-go version in dtm_server_info). */
 export function grpcLibraryVersion(): string {

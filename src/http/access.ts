@@ -41,7 +41,7 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Shorter admin tokens draw a start-up warning (the login form can be tried over and over). */
-export const MIN_TOKEN_LENGTH = 16;
+const MIN_TOKEN_LENGTH = 16;
 
 /** What the start-up log should warn about the admin surface under `config` (nothing when it is closed well). */
 export function adminWarnings(config: Pick<Config, 'adminToken' | 'apiToken' | 'httpHost'>): string[] {

@@ -39,9 +39,6 @@ export interface ConsoleApiDeps {
   now: () => number;
 }
 
-/** The console API's routes; all of them need request headers (`RouterOptions.headerRoutes`). */
-export const CONSOLE_API_PREFIX = '/api/admin/';
-
 const NO_STORE: ResponseHeaders = Object.freeze({ 'cache-control': 'no-store' });
 const json = (body: unknown, status = 200, headers: ResponseHeaders = NO_STORE): Reply => ({ status, body, headers });
 
@@ -49,7 +46,7 @@ const json = (body: unknown, status = 200, headers: ResponseHeaders = NO_STORE):
 const MAX_TOPICS = 1000;
 
 /** A transaction as one row of the list. */
-export function summaryOf(t: Trans): TransSummary {
+function summaryOf(t: Trans): TransSummary {
   let succeed = 0;
   let failed = 0;
   let lastError = '';
@@ -102,7 +99,7 @@ function objectBody(req: ApiRequest): Record<string, unknown> {
 }
 
 /** The listing filters of a JSON object (the bulk body) or a query string (the list). */
-export function listFilter(src: Record<string, unknown>): Omit<ListQuery, 'position' | 'limit'> {
+function listFilter(src: Record<string, unknown>): Omit<ListQuery, 'position' | 'limit'> {
   const f: Omit<ListQuery, 'position' | 'limit'> = {};
   const status = str(src, 'status');
   const transType = str(src, 'trans_type');

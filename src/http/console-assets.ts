@@ -33,7 +33,7 @@ const TYPES: Readonly<Record<string, string>> = {
  * The console's content security policy: its own scripts, styles and API only; no inline
  * script, no framing, no form posts elsewhere.
  */
-export const CONSOLE_CSP =
+const CONSOLE_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
@@ -49,7 +49,7 @@ interface Asset {
 }
 
 /** dist/console/, whether this module runs from dist/ or (in tests) from src/. */
-export function defaultConsoleDir(): string {
+function defaultConsoleDir(): string {
   const fromDist = import.meta.url.includes('/dist/src/');
   return fileURLToPath(new URL(fromDist ? '../../console/' : '../../dist/console/', import.meta.url));
 }
@@ -68,7 +68,7 @@ function headersFor(path: string, type: string): Record<string, string> {
 }
 
 /** Reads every file under `dir` into the table (empty when the console was not built). */
-export function loadAssets(dir: string): Map<string, Asset> {
+function loadAssets(dir: string): Map<string, Asset> {
   const table = new Map<string, Asset>();
   if (!existsSync(dir)) return table;
   for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
@@ -93,7 +93,7 @@ export function loadAssets(dir: string): Map<string, Asset> {
 }
 
 /** True when the Accept-Encoding header allows gzip (not refused with q=0). */
-export function acceptsGzip(header: string | undefined): boolean {
+function acceptsGzip(header: string | undefined): boolean {
   if (header === undefined) return false;
   return header.split(',').some((part) => {
     const [coding = '', ...params] = part.trim().toLowerCase().split(';');

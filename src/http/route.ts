@@ -28,7 +28,7 @@ export interface RouterOptions {
 }
 
 /** The methods a route may name; ANY matches every method. */
-export const ROUTE_METHODS = ['GET', 'POST', 'DELETE', 'ANY'] as const;
+const ROUTE_METHODS = ['GET', 'POST', 'DELETE', 'ANY'] as const;
 export type RouteMethod = (typeof ROUTE_METHODS)[number];
 
 /** One entry of the route table, as a backend registers it. */

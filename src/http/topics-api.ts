@@ -9,10 +9,10 @@ import { intParam } from './params.js';
 import { formatTime } from './views.js';
 
 /** Most records `queryKV` without a key returns (DTM returns one SCAN batch, ~10). */
-export const QUERY_KV_MAX = 1000;
+const QUERY_KV_MAX = 1000;
 
 /** A KV record as DTM's `KVStore` JSON (`id` is always 0 on Redis). */
-export function kvView(r: KvRecord): Record<string, unknown> {
+function kvView(r: KvRecord): Record<string, unknown> {
   return { id: 0, create_time: formatTime(r.create_time), update_time: formatTime(r.update_time), cat: r.cat, k: r.k, v: r.v, version: r.version };
 }
 

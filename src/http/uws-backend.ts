@@ -29,7 +29,7 @@ const LISTEN_SHARED_PORT = 0;
  * 22, 24 and 25 binaries that need glibc 2.38 (Debian 13, Ubuntu 24.04), so on Debian 12 no
  * binary loads on Node 22 or 24 and server.ts serves with node:http.
  */
-export const UWS_PACKAGES = ['uWebSockets.js', '@btc-vision/uwebsockets.js'] as const;
+const UWS_PACKAGES = ['uWebSockets.js', '@btc-vision/uwebsockets.js'] as const;
 
 /** The path of a package's binary (the second package's `exports` hides its files from a plain subpath require). */
 function binaryPath(pkg: (typeof UWS_PACKAGES)[number], name: string): string {
@@ -38,7 +38,7 @@ function binaryPath(pkg: (typeof UWS_PACKAGES)[number], name: string): string {
 }
 
 /** The binary file name of this platform, architecture and Node ABI. */
-export function uwsBinaryName(): string {
+function uwsBinaryName(): string {
   return `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
 }
 

@@ -21,7 +21,7 @@ export type RedisTarget =
   | { readonly mode: 'embedded'; readonly url: string; readonly server: DataDirRedis; readonly dirFromConfig: boolean };
 
 /** The default data directory of the private server, relative to the working directory. */
-export const DEFAULT_DATA_DIR = '.data/redis';
+const DEFAULT_DATA_DIR = '.data/redis';
 
 /** Chooses the Redis (starting or reusing the private server when that is the choice). */
 export async function resolveRedisTarget(config: Config): Promise<RedisTarget> {

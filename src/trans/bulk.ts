@@ -12,8 +12,7 @@ import type { ListQuery } from '../store/list-trans.js';
 import { isFinal, type Trans } from '../types.js';
 import type { DtmService } from './service.js';
 
-export const BULK_OPS = ['force-stop', 'retry'] as const;
-export type BulkOp = (typeof BULK_OPS)[number];
+export type BulkOp = 'force-stop' | 'retry';
 
 /** The most transactions one batch acts on. */
 export const MAX_BULK_BATCH = 500;

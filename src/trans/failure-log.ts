@@ -16,7 +16,7 @@ export function isLoggedAttempt(attempt: number): boolean {
 }
 
 /** Shortens an answer for a log line or the stored last error, keeping whole characters. */
-export function truncate(text: string, maxBytes: number): string {
+function truncate(text: string, maxBytes: number): string {
   if (Buffer.byteLength(text) <= maxBytes) return text;
   let cut = text.slice(0, maxBytes);
   while (Buffer.byteLength(cut) > maxBytes - 3) cut = cut.slice(0, -1);

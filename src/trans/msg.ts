@@ -14,7 +14,7 @@ import { registersNothing, type TransStrategy } from './strategy.js';
 import { TOPIC_PREFIX } from './topics.js';
 
 /** `delay` in seconds from msg custom_data (key matched case-insensitively, as Go's JSON does). */
-export function msgDelaySeconds(customData: string): number {
+function msgDelaySeconds(customData: string): number {
   if (customData === '') return 0;
   try {
     const obj = JSON.parse(customData) as Record<string, unknown>;

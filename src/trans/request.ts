@@ -23,7 +23,7 @@ export interface TransBody {
 }
 
 /** Most steps one transaction may have; DTM's SDKs cap branch ids at 99 per level. */
-export const MAX_STEPS = 1000;
+const MAX_STEPS = 1000;
 
 function field<T>(body: Record<string, unknown>, name: string, kind: 'string' | 'boolean' | 'number', dflt: T): T {
   const v = body[name];

@@ -21,7 +21,7 @@ export interface SagaLayout {
  * Parses and validates a saga's `custom_data` for `steps` steps.
  * @throws BadRequestError on malformed JSON or out-of-range orders.
  */
-export function parseSagaLayout(customData: string, steps: number): SagaLayout {
+function parseSagaLayout(customData: string, steps: number): SagaLayout {
   if (customData === '') return { concurrent: false, orders: new Map() };
   let raw: unknown;
   try {

@@ -107,7 +107,7 @@ function freshTrans(body: TransBody, status: TransStatus, now: number, nextCron:
  * §4.9): the round's error if it has one; for a submit, FAILURE unless the transaction succeeded.
  * A round that did not run because this process already drives the gid is a 409 saying so.
  */
-export function waitResultAnswer(result: RoundResult, mode: 'submit' | 'abort'): DtmError | undefined {
+function waitResultAnswer(result: RoundResult, mode: 'submit' | 'abort'): DtmError | undefined {
   const { trans } = result;
   if (result.skipped) return new FailureError(`[DTM_BUSY] transaction ${trans.gid} is being processed already; query it for the outcome FAILURE`);
   if (result.error !== undefined) return result.error;

@@ -19,7 +19,7 @@ export interface WorkflowData {
  * Reads `custom_data` = `{"name":"<workflow>","data":"<base64 input>"}`.
  * @throws BadRequestError when it is not that shape.
  */
-export function parseWorkflowData(customData: string): WorkflowData {
+function parseWorkflowData(customData: string): WorkflowData {
   let raw: unknown;
   try {
     raw = JSON.parse(customData === '' ? '{}' : customData);

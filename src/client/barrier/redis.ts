@@ -41,7 +41,7 @@ export function clientLuaDir(): string {
 const sources = new Map<string, string>();
 
 /** The source of one of the SDK's scripts (read once). */
-export function clientScriptSource(name: string): string {
+function clientScriptSource(name: string): string {
   let src = sources.get(name);
   if (src === undefined) {
     src = readFileSync(`${LUA_CLIENT_DIR}${name}.lua`, 'utf8');

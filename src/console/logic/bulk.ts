@@ -34,7 +34,7 @@ export interface BulkRun {
 }
 
 /** Transactions per batch: one request acts on at most this many. */
-export const BATCH_SIZE = 100;
+const BATCH_SIZE = 100;
 const KEPT_ERRORS = 10;
 
 export function startRun(action: BulkAction, filter: ListFilter, label: string, estimate: number | undefined, id: string, now: number): BulkRun {

@@ -1,7 +1,7 @@
 /** The live page's history: the last samples of each counter, and the sparkline drawn from them. */
 
 /** Samples kept per counter (at one per second, two minutes). */
-export const HISTORY = 120;
+const HISTORY = 120;
 
 /** `values` with `v` appended, keeping the last `max`. */
 export function push(values: readonly number[], v: number, max = HISTORY): number[] {

@@ -14,7 +14,7 @@ const PAGE_SIZE = 50;
 const REFRESH_MS = 2000;
 
 /** How many transactions `f` matches, when the backlog counts tell (a status-only filter on an unfinished status). */
-export function estimateOf(f: Filter, stats: LiveStats | undefined): number | undefined {
+function estimateOf(f: Filter, stats: LiveStats | undefined): number | undefined {
   if (stats === undefined || f.type !== '' || f.gidPrefix.trim() !== '' || f.from !== '' || f.to !== '') return undefined;
   if ((UNFINISHED as readonly string[]).includes(f.status)) return stats.backlog[f.status as (typeof UNFINISHED)[number]];
   return undefined;
