@@ -4,7 +4,9 @@
  * neither start a coordinator nor read the coordinator's store. The harness is compiled first
  * (tsc -p tsconfig.bench.json into a temporary directory under dist/; BENCH_ROOT points it back here), then
  * runs saga-empty (closed loop, 1 s) and a small burst (open loop, read back gid by gid through
- * /api/dtmsvr/query), and the JSON lines must say what was and was not measured.
+ * /api/dtmsvr/query), and the JSON lines must say what was and was not measured. A small burst on
+ * a coordinator the harness starts itself checks the store-side end state, the memory peaks and
+ * that coordinator settings in the environment pass through.
  */
 import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
@@ -39,12 +41,12 @@ t.teardown(async () => {
 });
 
 /** Runs the compiled harness; resolves with its exit code, the parsed JSON line and stderr. */
-function bench(args: string[]): Promise<{ code: number; result: BenchResult; stderr: string }> {
+function bench(args: string[], env: Record<string, string> = {}): Promise<{ code: number; result: BenchResult; stderr: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [join(out, 'dist/bench/run.js'), ...args, '--no-ceiling', '--results-dir', join(out, 'results')],
-      { env: { ...process.env, BENCH_ROOT: ROOT }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+      { env: { ...process.env, BENCH_ROOT: ROOT, ...env }, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const line = stdout.trim().split('\n').pop() ?? '';
         try {
@@ -138,4 +140,34 @@ t.test('a small burst against an external coordinator: every acknowledged gid re
     'end state through the API; no pid, no CPU',
   );
   t.equal((result.end_state as { sample_checked: number }).sample_checked, burst['acknowledged'], 'every acknowledged gid was read back');
+});
+
+t.test('a small burst on our own coordinator: store checks, memory peaks, settings passed through', async (t) => {
+  // MAX_INFLIGHT_REQUESTS stands for any coordinator setting (MAX_INFLIGHT_ROUNDS once it exists).
+  const { code, result, stderr } = await bench(['burst', '--rate', '40', '--burst-factor', '5', '--duration', '1', '--drain', '30'], {
+    MAX_INFLIGHT_REQUESTS: '5000',
+  });
+  t.equal(code, 0, `exit 0 (stderr: ${stderr.slice(-2000)})`);
+  t.match(
+    result,
+    {
+      workload: 'burst',
+      end_state_ok: true,
+      end_state: { method: 'store+query', due_finished: 0, due_unfinished: 0, records: { succeed: Number } },
+      redis_round_trips_per_tx: Number,
+      coordinator_cpu_us_per_tx: Number,
+      env: { coordinator: 'ours (dist/src/main.js)', coordinator_settings: { MAX_INFLIGHT_REQUESTS: '5000' } },
+      burst: {
+        all_finished: true,
+        errors: 0,
+        backlog_at_burst_end: Number,
+        memory: { coordinator_rss_peak_bytes: Number, coordinator_vmhwm_bytes: Number, redis_used_memory_peak_bytes: Number },
+      },
+    },
+    'the burst on ours',
+  );
+  const burst = result['burst'] as { acknowledged: number; memory: { coordinator_rss_peak_bytes: number; redis_used_memory_peak_bytes: number } };
+  t.ok(burst.memory.coordinator_rss_peak_bytes > 10 * 1024 * 1024, 'a plausible coordinator RSS');
+  t.ok(burst.memory.redis_used_memory_peak_bytes > 0, 'a Redis memory peak');
+  t.equal((result.end_state as { records: { succeed: number } }).records.succeed, burst.acknowledged, 'every acknowledged saga succeeded in the store');
 });
