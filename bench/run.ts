@@ -227,8 +227,12 @@ async function main(): Promise<void> {
   const results = resultsDir(opts);
   mkdirSync(results, { recursive: true });
   if (target === 'all') {
-    const runnable = WORKLOAD_NAMES.filter((n) => WORKLOADS[n].notInAll === undefined);
-    const skipped = WORKLOAD_NAMES.filter((n) => WORKLOADS[n].notInAll !== undefined);
+    // Against an external coordinator, grpc-saga needs its gRPC address.
+    const skipReason = (n: WorkloadName): string | undefined =>
+      WORKLOADS[n].notInAll ??
+      (WORKLOADS[n].transport === 'grpc' && opts.dtmUrl !== undefined && opts.dtmGrpc === undefined ? 'needs --dtm-grpc with --dtm-url' : undefined);
+    const runnable = WORKLOAD_NAMES.filter((n) => skipReason(n) === undefined);
+    const skipped = WORKLOAD_NAMES.filter((n) => skipReason(n) !== undefined);
     const all: BenchResult[] = [];
     writeFileSync(join(results, 'latest.jsonl'), '');
     for (const n of runnable) {
@@ -237,8 +241,11 @@ async function main(): Promise<void> {
       process.stdout.write(JSON.stringify(r) + '\n');
       writeFileSync(join(results, 'latest.jsonl'), all.map((x) => JSON.stringify(x)).join('\n') + '\n');
     }
-    for (const s of skipped) say(`[${s}] skipped: ${WORKLOADS[s].notInAll}`);
-    const table = markdownTable(all, skipped);
+    for (const s of skipped) say(`[${s}] skipped: ${skipReason(s)}`);
+    const table = markdownTable(
+      all,
+      skipped.map((n) => ({ name: n, reason: skipReason(n) ?? '' })),
+    );
     writeFileSync(join(results, 'latest.md'), `# Latest benchmark results\n\n${table}`);
     if (opts.dtmUrl === undefined && opts.resultsDir === undefined) updateReadme(table);
     say(`wrote ${results}/latest.md and latest.jsonl\n\n${table}`);

@@ -58,7 +58,8 @@ export interface BenchEnv {
 const fmt = (x: number | null | undefined, digits = 0): string =>
   x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-export function markdownTable(results: readonly BenchResult[], skipped: readonly WorkloadName[] = []): string {
+/** The table of `results`, with a row for each workload left out and why. */
+export function markdownTable(results: readonly BenchResult[], skipped: readonly { name: WorkloadName; reason: string }[] = []): string {
   const lines: string[] = [];
   lines.push(
     '| workload | tx/s | p50 ms | p99 ms | p99.9 ms | errors | Redis RT/tx | Redis cmds/tx | Redis µs/tx | coord. µs/tx | Redis B/finished tx | end state | × Redis ceiling | tx ÷ ceiling | CPU % coord / redis / stub / driver (machine idle) | target |',
@@ -71,7 +72,7 @@ export function markdownTable(results: readonly BenchResult[], skipped: readonly
       `| ${r.workload} | ${fmt(r.tx_per_s)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${fmt(r.p999_ms, 2)} | ${r.errors} | ${fmt(r.redis_round_trips_per_tx, 2)} | ${fmt(r.redis_commands_per_tx, 1)} | ${fmt(r.redis_cpu_us_per_tx, 1)} | ${fmt(r.coordinator_cpu_us_per_tx, 1)} | ${fmt(r.redis_bytes_per_finished_tx)} | ${r.end_state_ok ? 'ok' : '**FAILED**'} | ${fmt(r.ratio_to_redis_ceiling, 2)} | ${fmt(r.tx_per_redis_ceiling, 3)} | ${fmt(cpu['coordinator'])} / ${fmt(cpu['redis'])} / ${fmt(cpu['stub'])} / ${fmt(cpu['driver'])} (${fmt(cpu['machine_idle'])}) | ${w?.target ?? ''} |`,
     );
   }
-  for (const s of skipped) lines.push(`| ${s} | not run: ${WORKLOADS[s].notInAll ?? ''} | | | | | | | | | | | | | | ${WORKLOADS[s].target ?? ''} |`);
+  for (const s of skipped) lines.push(`| ${s.name} | not run: ${s.reason} | | | | | | | | | | | | | | ${WORKLOADS[s.name].target ?? ''} |`);
   const first = results[0];
   if (first !== undefined) {
     const e = first.env;
