@@ -3,7 +3,7 @@
  * orchestrator (run.ts) and the load driver (driver.ts).
  */
 
-export type WorkloadName = 'submit' | 'saga-empty' | 'saga-e2e' | 'saga-e2e-rollback' | 'msg' | 'flash-fail' | 'flash-ok';
+export type WorkloadName = 'submit' | 'saga-empty' | 'saga-e2e' | 'saga-e2e-rollback' | 'msg' | 'flash-fail' | 'flash-ok' | 'burst' | 'grpc-saga';
 
 export interface Workload {
   readonly name: WorkloadName;
@@ -23,8 +23,24 @@ export interface Workload {
   readonly conflictIsOutcome?: boolean;
   /** Stock at the start of a flash workload. */
   readonly stock?: number;
-  /** Why it cannot run yet, for workloads that wait on another issue. */
-  readonly notImplemented?: string;
+  /**
+   * How the driver offers load: a closed loop of `--concurrency` users, or an open loop at a fixed
+   * arrival rate (burst), whatever the answers' latency.
+   * @default 'closed'
+   */
+  readonly loop?: 'closed' | 'open';
+  /**
+   * How transactions reach the coordinator: HTTP (its JSON API) or DTM's gRPC API (`dtmgimp.Dtm`).
+   * @default 'http'
+   */
+  readonly transport?: 'http' | 'grpc';
+  /**
+   * The coordinator keeps working after the answer (wait_result=false): the drain after the window
+   * matters, and against an external coordinator every gid is read back, not a sample.
+   */
+  readonly background?: boolean;
+  /** Left out of `all` (it runs long, or measures something other than throughput). */
+  readonly notInAll?: string;
   /** Target on the 2-core box (performance.md §e), for the results table. */
   readonly target?: string;
 }
@@ -35,6 +51,7 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
     summary: 'saga submit (2 steps → stub), wait_result=false; counted on the 200, processing continues in the background',
     usesStub: true,
     failRate: 0,
+    background: true,
     target: '≥ 45K tx/s',
   },
   'saga-empty': {
@@ -85,6 +102,23 @@ export const WORKLOADS: Record<WorkloadName, Workload> = {
     conflictIsOutcome: true,
     stock: 100_000_000,
   },
+  burst: {
+    name: 'burst',
+    summary:
+      'open loop: `submit` sagas (wait_result=false, 2 branch calls on the stub) at --burst-factor (10) × the sustainable rate for --duration s, then nothing; reports ack latency, drain time, peak RSS and Redis memory',
+    usesStub: true,
+    failRate: 0,
+    loop: 'open',
+    background: true,
+    notInAll: 'runs until the backlog drains (minutes); run it on its own',
+  },
+  'grpc-saga': {
+    name: 'grpc-saga',
+    summary: "saga-e2e over DTM's gRPC API: dtmgimp.Dtm/Submit (WaitResult) of 2 steps whose branches are gRPC calls to a gRPC stub",
+    usesStub: true,
+    failRate: 0,
+    transport: 'grpc',
+  },
 };
 
 export const WORKLOAD_NAMES = Object.keys(WORKLOADS) as WorkloadName[];
@@ -130,6 +164,7 @@ export function planFor(name: WorkloadName, stub: string): TxPlan {
   };
   switch (name) {
     case 'submit':
+    case 'burst':
       return saga(realSteps, false);
     case 'saga-empty':
       // DTM's benchEmptyUrl adds each step with an empty body ({}), as here.
@@ -150,5 +185,7 @@ export function planFor(name: WorkloadName, stub: string): TxPlan {
     case 'flash-ok':
       // The driver's gids start with the run id, which starts with the {a} hash tag (run.ts).
       return (gid) => [{ path: `${FLASH_BUY_PATH}?gid=${encodeURIComponent(gid)}`, body: '', method: 'GET' }];
+    case 'grpc-saga':
+      throw new Error('grpc-saga goes over gRPC: see bench/lib/grpc-plan.ts');
   }
 }

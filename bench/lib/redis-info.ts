@@ -1,4 +1,7 @@
 /** Parsing of Redis INFO output, and the figures the bench takes from it. */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
 
 export interface RedisSnapshot {
   /** INFO fields, `section` headers dropped. */
@@ -87,4 +90,23 @@ export function commandDelta(a: RedisSnapshot, b: RedisSnapshot, luaCommands: Re
   const infoCalls = (b.calls.get('info') ?? 0) - (a.calls.get('info') ?? 0);
   const commands = num(b, 'total_commands_processed') - num(a, 'total_commands_processed') - infoCalls;
   return { commands, roundTrips, perCommand };
+}
+
+/** The INFO sections the harness reads, parsed. */
+export async function snapshot(admin: Redis): Promise<RedisSnapshot> {
+  return parseInfo((await admin.call('INFO', 'server', 'stats', 'cpu', 'memory', 'commandstats', 'keyspace', 'persistence')) as string);
+}
+
+/** Every command our Lua scripts call (lower-case, from `root`/lua), to tell script-inner commands from client ones. */
+export function luaCommands(root: string): Set<string> {
+  const out = new Set<string>();
+  for (const d of [join(root, 'lua'), join(root, 'lua/lib'), join(root, 'lua/client')]) {
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d)) {
+      if (!f.endsWith('.lua')) continue;
+      const text = readFileSync(join(d, f), 'utf8');
+      for (const m of text.matchAll(/(?:rcall|redis\.p?call)\(\s*['"]([A-Za-z]+)['"]/g)) out.add(m[1]!.toLowerCase());
+    }
+  }
+  return out;
 }
