@@ -123,13 +123,22 @@ export function createService(deps: ServiceDeps): DtmService {
   /** @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` (called with `protocol`) may not be called. */
   async function assertFenced(urls: Iterable<string>, protocol: string): Promise<void> {
     if (fence.open) return;
-    const hosts = new Set<string>();
+    // Verdicts already known (address literals, names checked lately) are read at once; only the
+    // other hosts wait for DNS, each once.
+    let lookups: Map<string, Promise<string | undefined>> | undefined;
     for (const url of urls) {
       const host = url === '' ? undefined : branchHost(url, protocol);
-      if (host !== undefined) hosts.add(host);
+      if (host === undefined) continue;
+      const hit = fence.known(host);
+      if (hit === undefined) {
+        lookups ??= new Map();
+        if (!lookups.has(host)) lookups.set(host, fence.checkHost(host));
+      } else if (hit.why !== undefined) {
+        throw new BadRequestError(`[DTM_URL_DENIED] ${hit.why}`);
+      }
     }
-    const refusals = await Promise.all([...hosts].map((h) => fence.checkHost(h)));
-    const why = refusals.find((r) => r !== undefined);
+    if (lookups === undefined) return;
+    const why = (await Promise.all(lookups.values())).find((r) => r !== undefined);
     if (why !== undefined) throw new BadRequestError(`[DTM_URL_DENIED] ${why}`);
   }
 
