@@ -5,6 +5,7 @@ import type { NewTrans } from '../../src/store/trans-scripts.js';
 import type { Trans, TransStatus } from '../../src/types.js';
 import {
   branches,
+  commandsRun,
   fields,
   FINISHED_TTL_S,
   newTrans,
@@ -306,4 +307,15 @@ t.test('the request blob is stored in its compact form and read back unchanged',
     'which leaves out the fields at their defaults',
   );
   t.match(await h.store.getTrans('ct-req-blob'), { req }, 'getTrans returns it');
+});
+
+t.test('a create and a promotion run these commands and no other', async (t) => {
+  h.clock.set(T0);
+  const np = newTrans('ct-commands', { trans_type: 'msg', status: 'prepared', branches: branches(1) });
+  t.strictSame(await commandsRun(h.client, () => h.store.createTrans(np, 'prepare')), { evalsha: 1, hget: 1, hset: 1, zadd: 2, hincrby: 1, zrem: 1 }, 'create');
+  t.strictSame(
+    await commandsRun(h.client, () => h.store.createTrans({ ...np, status: 'submitted' }, 'submit')),
+    { evalsha: 1, hget: 1, hset: 1, hincrby: 2, hgetall: 1 },
+    'promote',
+  );
 });
