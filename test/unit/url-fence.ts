@@ -88,6 +88,7 @@ t.test('branch calls are fenced when made: names through DNS, address literals a
     'a name that resolves to a denied address',
   );
   t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'an address literal');
+  t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/y`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'the same origin again (its verdict kept)');
   t.equal(hits, 0, 'neither reached the server');
 
   const only1 = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.2'], allow: [] }));
