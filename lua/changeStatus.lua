@@ -37,17 +37,16 @@ local nextCronInterval = ARGV[8] ~= '' and num(8) or nil
 local result = str(9)
 local expectedType = str(10)
 
-local refused, current = guardStatus(trans, expected)
+local refused, current, statusString, storedType = guardStatus(trans, expected)
 if refused then
   return refused
 end
-if expectedType ~= '' and rcall('HGET', trans, F.transType) ~= expectedType then
+if expectedType ~= '' and storedType ~= expectedType then
   return { 'STALE', current }
 end
 if FINAL[current] then
   error({ err = 'DTM_STATE cannot leave final status ' .. current })
 end
-local statusString = rcall('HGET', trans, F.branchStatuses) or ''
 local attempts = readAttempts(11, #statusString)
 local updates = readBranchUpdates(12, statusString)
 

@@ -14,7 +14,9 @@
   ARGV[9..] branchBlobs   msgpack [branch_id, op, url, data], in list order
   Returns {'OK'} when created
         | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
-        | {'EXISTS', field, value, ...} otherwise (the stored record, as HGETALL)
+        | {'EXISTS', field, value, ...} otherwise
+  The record after PROMOTED or EXISTS is the stored one, as HGETALL, except that a blob equal to
+  the one this call sent (F.request, a branch's BF.blob) has the value false: the caller has it.
 ]]
 local trans, due, idx, fin, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local gid = str(1)
@@ -26,22 +28,41 @@ local nextCronInterval = num(6)
 local request = str(7)
 local mode = oneOf(8, { prepare = true, submit = true })
 
-if rcall('EXISTS', trans) == 1 then
-  local current = rcall('HGET', trans, F.status)
+local branchCount = #ARGV - 8
+
+-- The stored record as HGETALL, but a blob equal to the one this call sent comes back as false:
+-- a prepared msg is usually submitted with the body it was prepared with, and the caller need not
+-- receive (nor decode) again what it has just sent.
+local function storedRecord()
+  local sent = { [F.request] = request }
+  for i = 1, branchCount do
+    sent[BF.blob .. i] = ARGV[8 + i]
+  end
+  local record = rcall('HGETALL', trans)
+  for i = 2, #record, 2 do
+    if sent[record[i - 1]] == record[i] then
+      record[i] = false
+    end
+  end
+  return record
+end
+
+-- Every record has a status, so its absence means there is no record.
+local current = rcall('HGET', trans, F.status)
+if current then
   if mode == 'submit' and current == 'prepared' then
     rcall('HSET', trans, F.status, 'submitted', F.updateTime, now)
     rcall('HINCRBY', stats, 'prepared', -1)
     rcall('HINCRBY', stats, 'submitted', 1)
-    local record = rcall('HGETALL', trans)
+    local record = storedRecord()
     table.insert(record, 1, 'PROMOTED')
     return record
   end
-  local record = rcall('HGETALL', trans)
+  local record = storedRecord()
   table.insert(record, 1, 'EXISTS')
   return record
 end
 
-local branchCount = #ARGV - 8
 local fields = {
   F.status, status, F.transType, transType, F.createTime, now, F.updateTime, now,
   F.nextCronTime, nextCronTime, F.nextCronInterval, nextCronInterval, F.request, request,

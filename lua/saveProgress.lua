@@ -22,7 +22,7 @@ local nextCronInterval = ARGV[5] ~= '' and num(5) or nil
 local retryCount = ARGV[6] ~= '' and num(6) or nil
 local retries = ARGV[7] ~= '' and num(7) or nil
 
-local refused, current = guardStatus(trans, expected)
+local refused, current, statusString = guardStatus(trans, expected)
 if refused then
   return refused
 end
@@ -30,7 +30,6 @@ if FINAL[current] then
   -- A finished transaction must never go back on the schedule.
   error({ err = 'DTM_STATE no progress can be saved in final status ' .. current })
 end
-local statusString = rcall('HGET', trans, F.branchStatuses) or ''
 local attempts = readAttempts(8, #statusString)
 local updates = readBranchUpdates(9, statusString)
 

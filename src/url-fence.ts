@@ -9,8 +9,8 @@
  * (`10.0.0.0/8`), addresses, host names (`metadata.internal`) and domain suffixes
  * (`.corp.example`, which matches every name under it).
  *
- * It is checked twice: at submit, where a refusal is a 400 (names resolved through a short
- * cache), and when a branch is called, through the HTTP client's DNS lookup, so a name that
+ * It is checked twice: at submit, where a refusal is a 400 (verdicts kept briefly per host: see
+ * VERDICT_TTL_MS), and when a branch is called, through the HTTP client's DNS lookup, so a name that
  * resolves differently later (DNS rebinding) cannot slip past it.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
@@ -72,22 +72,61 @@ export interface UrlFence {
   /** Why `host` (a name or an address) and its addresses may not be called, or undefined when they may. */
   verdict(host: string, addresses: readonly string[]): string | undefined;
   /**
-   * Resolves `host` (a name, or an address without IPv6 brackets) through a short cache and gives
-   * the verdict; undefined when it may be called.
+   * The verdict on `host` if it is known without a DNS lookup: always for an address literal, and
+   * for a name checked within the last {@link VERDICT_TTL_MS}. `undefined` when unknown (ask
+   * `checkHost`); else `{ why }`, `why` being undefined when the host may be called.
+   */
+  known(host: string): { why: string | undefined } | undefined;
+  /**
+   * Resolves `host` (a name, or an address without IPv6 brackets) and gives the verdict, reusing
+   * one reached within the last {@link VERDICT_TTL_MS}; undefined when it may be called.
    */
   checkHost(host: string): Promise<string | undefined>;
-  /** A `dns.lookup` for the HTTP client's connect that fails for a refused host. */
+  /** A `dns.lookup` for the HTTP client's connect that fails for a refused host (never cached). */
   readonly lookup: LookupFunction;
 }
 
-/** How long a name's addresses are reused by submit-time checks. */
-const CACHE_MS = 30_000;
-const CACHE_MAX = 10_000;
+/**
+ * How long a name's verdict is reused by submit-time checks, so a DNS change is seen within this
+ * time. A call-time check (`lookup`) always resolves afresh, whatever this cache holds: that is
+ * what stops DNS rebinding, not the submit-time check.
+ */
+export const VERDICT_TTL_MS = 30_000;
+/** Most hosts whose verdicts are kept; the cache starts over when full. */
+export const VERDICT_CACHE_MAX = 10_000;
 
-export function createUrlFence(config: { deny: readonly string[]; allow: readonly string[] }): UrlFence {
+/** What tests replace: the clock (ms) and the resolver of submit-time checks. */
+export interface UrlFenceDeps {
+  now?: () => number;
+  /** Every address `host` resolves to; rejects when it does not resolve. @default dns.lookup with `all: true` */
+  resolveAll?: (host: string) => Promise<string[]>;
+  /** The resolver of call-time checks. @default dns.lookup */
+  dnsLookup?: typeof dnsLookup;
+}
+
+/** The verdict of an open fence on any host. */
+const OPEN = Object.freeze({ why: undefined });
+
+const resolveWithDns = (host: string): Promise<string[]> =>
+  new Promise((resolve, reject) => {
+    dnsLookup(host, { all: true }, (err, found: LookupAddress[]) => {
+      if (err) reject(err);
+      else resolve(found.map((f) => f.address));
+    });
+  });
+
+export function createUrlFence(config: { deny: readonly string[]; allow: readonly string[] }, deps: UrlFenceDeps = {}): UrlFence {
   const deny = parseFenceRules(config.deny);
   const allow = parseFenceRules(config.allow);
-  const cache = new Map<string, { addresses: string[]; until: number }>();
+  const now = deps.now ?? Date.now;
+  const resolveAll = deps.resolveAll ?? resolveWithDns;
+  const connectLookup = deps.dnsLookup ?? dnsLookup;
+  const open = deny.empty && allow.empty;
+  /**
+   * Verdicts by host. An address literal's verdict depends on the rules alone, which never change,
+   * so it is kept for good; a name's for VERDICT_TTL_MS (its addresses may change).
+   */
+  const verdicts = new Map<string, { verdict: { readonly why: string | undefined }; until: number }>();
 
   const verdict = (host: string, addresses: readonly string[]): string | undefined => {
     if (nameMatches(deny, host)) return `${host} is in BRANCH_URL_DENY`;
@@ -98,27 +137,24 @@ export function createUrlFence(config: { deny: readonly string[]; allow: readonl
     return `${host} is not in BRANCH_URL_ALLOW`;
   };
 
-  const resolve = (host: string): Promise<string[]> => {
-    if (isIP(host) !== 0) return Promise.resolve([host]);
-    const hit = cache.get(host);
-    if (hit !== undefined && hit.until > Date.now()) return Promise.resolve(hit.addresses);
-    return new Promise((done) => {
-      dnsLookup(host, { all: true }, (err, found: LookupAddress[]) => {
-        // A name that does not resolve now is judged by its name alone: it may resolve later, and
-        // the call-time check sees its addresses then.
-        const addresses = err ? [] : found.map((f) => f.address);
-        if (!err) {
-          if (cache.size >= CACHE_MAX) cache.clear();
-          cache.set(host, { addresses, until: Date.now() + CACHE_MS });
-        }
-        done(addresses);
-      });
-    });
+  const remember = (host: string, why: string | undefined, until: number): { why: string | undefined } => {
+    if (verdicts.size >= VERDICT_CACHE_MAX) verdicts.clear();
+    const verdict = { why };
+    verdicts.set(host, { verdict, until });
+    return verdict;
+  };
+
+  const known = (host: string): { why: string | undefined } | undefined => {
+    if (open) return OPEN;
+    const hit = verdicts.get(host);
+    if (hit !== undefined && (hit.until === Infinity || hit.until > now())) return hit.verdict;
+    if (isIP(host) !== 0) return remember(host, verdict(host, [host]), Infinity);
+    return undefined;
   };
 
   // net.connect asks for one address, or for all of them (`all: true`, with autoSelectFamily).
   const lookup = ((hostname: string, options: { all?: boolean }, callback: (err: Error | null, address?: unknown, family?: number) => void) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, found: LookupAddress[]) => {
+    connectLookup(hostname, { ...options, all: true }, (err, found: LookupAddress[]) => {
       if (err) {
         callback(err);
         return;
@@ -137,11 +173,21 @@ export function createUrlFence(config: { deny: readonly string[]; allow: readonl
   }) as LookupFunction;
 
   return {
-    open: deny.empty && allow.empty,
+    open,
     verdict,
+    known,
     async checkHost(host) {
-      if (deny.empty && allow.empty) return undefined;
-      return verdict(host, await resolve(host));
+      const hit = known(host);
+      if (hit !== undefined) return hit.why;
+      let addresses: string[];
+      try {
+        addresses = await resolveAll(host);
+      } catch {
+        // A name that does not resolve now is judged by its name alone, and not kept: it may
+        // resolve later, and the call-time check sees its addresses then.
+        return verdict(host, []);
+      }
+      return remember(host, verdict(host, addresses), now() + VERDICT_TTL_MS).why;
     },
     lookup,
   };

@@ -128,15 +128,17 @@ local function addAttempts(fields, attempts)
   end
 end
 
--- The compare-and-set guard on a transaction's global status. Returns the reply to give when
--- the guard fails ({'NOT_FOUND'} or {'STALE', current}), or nil and the current status.
+-- The compare-and-set guard on a transaction's global status; one HMGET also reads what the
+-- transitions need next. Returns the reply to give when the guard fails ({'NOT_FOUND'} or
+-- {'STALE', current}), or nil, the current status, the branch status string and the trans_type.
 local function guardStatus(trans, expected)
-  local current = rcall('HGET', trans, F.status)
+  local head = rcall('HMGET', trans, F.status, F.branchStatuses, F.transType)
+  local current = head[1]
   if not current then
     return { 'NOT_FOUND' }
   end
   if current ~= expected then
     return { 'STALE', current }
   end
-  return nil, current
+  return nil, current, head[2] or '', head[3]
 end

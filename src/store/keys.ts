@@ -59,6 +59,11 @@ export function createKeys(prefix: string, buckets: number): Keys {
   const mask = buckets - 1;
   const tags = Array.from({ length: buckets }, (_, b) => `{${prefix}:${b}}`);
   const tag = (bucket: number): string => tags[bucket] ?? `{${prefix}:${bucket}}`;
+  // Every transition names its bucket's keys: spelt once per bucket, not per call.
+  const dues = tags.map((t) => `${t}:due`);
+  const idxs = tags.map((t) => `${t}:idx`);
+  const fins = tags.map((t) => `${t}:fin`);
+  const stats = tags.map((t) => `${t}:stats`);
   const bucketOf = (gid: string): number => fnv1a32(gid) & mask;
   return {
     prefix,
@@ -66,10 +71,10 @@ export function createKeys(prefix: string, buckets: number): Keys {
     bucketOf,
     tag,
     trans: (gid) => `${tag(bucketOf(gid))}:g:${gid}`,
-    due: (bucket) => `${tag(bucket)}:due`,
-    idx: (bucket) => `${tag(bucket)}:idx`,
-    fin: (bucket) => `${tag(bucket)}:fin`,
-    stats: (bucket) => `${tag(bucket)}:stats`,
+    due: (bucket) => dues[bucket] ?? `${tag(bucket)}:due`,
+    idx: (bucket) => idxs[bucket] ?? `${tag(bucket)}:idx`,
+    fin: (bucket) => fins[bucket] ?? `${tag(bucket)}:fin`,
+    stats: (bucket) => stats[bucket] ?? `${tag(bucket)}:stats`,
     meta: () => `{${prefix}:meta}`,
     migrationLock: () => `{${prefix}:meta}:migrating`,
     kv: (cat, key) => `{${prefix}:kv}:r:${Buffer.byteLength(cat)}:${cat}:${key}`,

@@ -4,7 +4,7 @@
  */
 import { unpack } from '../codec.js';
 import { StoreContractError } from '../errors.js';
-import { isTransType, TransStatus, type Branch, type Trans } from '../types.js';
+import { isTransType, TransStatus, type Branch, type Trans, type TransRequest } from '../types.js';
 import { decodeRequest } from './request-blob.js';
 import { BRANCH_FIELD, branchStatusOfCode, TRANS_FIELD as F } from './schema.js';
 
@@ -57,6 +57,32 @@ export function flatToMap(flat: readonly unknown[], what: string): Map<string, B
   return out;
 }
 
+/**
+ * A stored record in which blobs equal to what the caller sent came back as nil (createTrans's
+ * PROMOTED and EXISTS): the fields as Buffers, and the names of those left out.
+ */
+export function flatToRecord(flat: readonly unknown[], what: string): { fields: Map<string, Buffer>; elided: Set<string> } {
+  const fields = new Map<string, Buffer>();
+  const elided = new Set<string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = text(flat[i], what);
+    const v = flat[i + 1];
+    if (v === null) elided.add(name);
+    else fields.set(name, Buffer.isBuffer(v) ? v : Buffer.from(text(v, what)));
+  }
+  return { fields, elided };
+}
+
+/** The blobs a createTrans call sent, standing in for the stored ones its reply left out as equal. */
+export interface SentBlobs {
+  /** Field names whose stored value equals the one sent (see flatToRecord). */
+  elided: ReadonlySet<string>;
+  /** The request the call sent (stored as F.request). */
+  req: TransRequest;
+  /** The branches the call sent, in list order (branch i stored as BRANCH_FIELD.blob + i). */
+  branches: readonly { branch_id: string; op: string; url: string; data: string | Buffer }[];
+}
+
 function required(m: Map<string, Buffer>, field: string, gid: string): Buffer {
   const v = m.get(field);
   if (v === undefined) throw new StoreContractError(`trans ${gid}: missing ${field}`);
@@ -71,10 +97,11 @@ function optionalTime(m: Map<string, Buffer>, field: string): number | undefined
 /**
  * Decodes a stored transaction record (the HASH as a field → Buffer map).
  * @param score the schedule score when the transaction is scheduled; it wins over `nct`.
+ * @param sent what a createTrans call sent, for the blobs its reply left out as equal to it.
  */
-export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number): Trans {
+export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number, sent?: SentBlobs): Trans {
   try {
-    return decodeRecord(gid, m, score);
+    return decodeRecord(gid, m, score, sent);
   } catch (err) {
     if (err instanceof StoreContractError) throw err;
     // msgpackr's own errors on a corrupt blob
@@ -82,7 +109,32 @@ export function decodeTrans(gid: string, m: Map<string, Buffer>, score?: number)
   }
 }
 
-function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Trans {
+/** Branch `i` (1-based) as stored: its blob decoded, or the one sent when the reply left it out as equal. */
+function branchFields(
+  gid: string,
+  m: Map<string, Buffer>,
+  i: number,
+  sent: SentBlobs | undefined,
+): { id: string; op: string; url: string; data: string | Buffer } {
+  const field = `${BRANCH_FIELD.blob}${i}`;
+  const blob = m.get(field);
+  if (blob === undefined) {
+    const same = sent?.elided.has(field) === true ? sent.branches[i - 1] : undefined;
+    if (same === undefined) throw new StoreContractError(`trans ${gid}: missing branch ${i}`);
+    return { id: same.branch_id, op: same.op, url: same.url, data: same.data };
+  }
+  const b = unpack(blob);
+  if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
+  return { id: String(b[0]), op: String(b[1]), url: String(b[2]), data: branchData(b[3]) };
+}
+
+/** The stored request: its blob decoded, or the one sent when the reply left it out as equal. */
+function requestOf(gid: string, m: Map<string, Buffer>, sent: SentBlobs | undefined): TransRequest {
+  if (!m.has(F.request) && sent?.elided.has(F.request) === true) return sent.req;
+  return decodeRequest(required(m, F.request, gid), gid);
+}
+
+function decodeRecord(gid: string, m: Map<string, Buffer>, score: number | undefined, sent: SentBlobs | undefined): Trans {
   const get = (f: string): string | undefined => m.get(f)?.toString();
   const status = asStatus(get(F.status), `trans ${gid} status`);
   const transType = get(F.transType) ?? '';
@@ -93,23 +145,20 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
   const createTime = Number(get(F.createTime));
   const branches: Branch[] = [];
   for (let i = 1; i <= count; i++) {
-    const blob = m.get(`${BRANCH_FIELD.blob}${i}`);
-    if (blob === undefined) throw new StoreContractError(`trans ${gid}: missing branch ${i}`);
-    const b = unpack(blob);
-    if (!Array.isArray(b) || b.length < 4) throw new StoreContractError(`trans ${gid}: bad branch blob ${i}`);
+    const b = branchFields(gid, m, i, sent);
     const st = branchStatusOfCode(statusString[i - 1]!);
     if (st === undefined) throw new StoreContractError(`trans ${gid}: bad branch status code ${statusString[i - 1]}`);
-    const url = String(b[2]);
+    const url = b.url;
     const finishTime = optionalTime(m, `${BRANCH_FIELD.changeTime}${i}`);
     // Attempts are stored once a call failed; a branch the coordinator called and finished on the
     // first try has none, nor one it never called (an empty URL, a workflow's recorded step).
     const stored = optionalTime(m, `${BRANCH_FIELD.attempts}${i}`);
     const firstTry = stored === undefined && url !== '' && st !== 'prepared';
     branches.push({
-      branch_id: String(b[0]),
-      op: String(b[1]),
+      branch_id: b.id,
+      op: b.op,
       url,
-      data: branchData(b[3]),
+      data: b.data,
       status: st,
       finish_time: finishTime,
       attempts: stored ?? (firstTry ? 1 : 0),
@@ -132,7 +181,7 @@ function decodeRecord(gid: string, m: Map<string, Buffer>, score?: number): Tran
     retry_count: Number(get(F.retryCount) ?? '0'),
     retries: Number(get(F.retries) ?? '0'),
     result: get(F.result) ?? '',
-    req: decodeRequest(required(m, F.request, gid), gid),
+    req: requestOf(gid, m, sent),
     branches,
   };
 }

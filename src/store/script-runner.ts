@@ -7,13 +7,16 @@ import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { ReplyTag } from './replies.js';
 import { readReply, type ScriptDefinition } from './script.js';
-import type { ScriptName } from './scripts.js';
+import { SCRIPTS, type ScriptName } from './scripts.js';
 import { storeError } from './store-error.js';
 
 /** Called after every script with its duration (s) and reply tag, for metrics. */
 export type ScriptObserver = (script: ScriptName, seconds: number, tag: ReplyTag | 'ERROR') => void;
 
 export type ScriptRunner = <Input, Output, Tag extends ReplyTag>(def: ScriptDefinition<ScriptName, Input, Output, Tag>, input: Input) => Promise<Output>;
+
+/** The Buffer-reply command of each script, spelt once rather than on every call. */
+const BUFFER_COMMAND = Object.fromEntries(SCRIPTS.map((d) => [d.name, `${d.name}Buffer`])) as { [N in ScriptName]: `${N}Buffer` };
 
 /** A runner over `redis`, whose scripts are defined (scripts.ts `defineScripts`). */
 export function createScriptRunner(redis: RedisClient, keys: Keys, observe: ScriptObserver | undefined): ScriptRunner {
@@ -22,7 +25,7 @@ export function createScriptRunner(redis: RedisClient, keys: Keys, observe: Scri
     const args = def.encode(input, keys);
     let reply: unknown;
     try {
-      reply = await (def.replyMode === 'buffers' ? redis[`${def.name}Buffer`](...args) : redis[def.name](...args));
+      reply = await (def.replyMode === 'buffers' ? redis[BUFFER_COMMAND[def.name]](...args) : redis[def.name](...args));
     } catch (err) {
       if (observe) observe(def.name, Number(process.hrtime.bigint() - started) / 1e9, 'ERROR');
       throw storeError(err, def.name);

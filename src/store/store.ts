@@ -82,11 +82,18 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
   const runAcked = durability === undefined ? run : createScriptRunner(durability.ackRedis, keys, opts.observe);
   const waiter = durability === undefined ? undefined : createReplicaWaiter(durability.ackRedis, durability);
 
-  /** Confirms an acknowledged write of `gid`'s record with the replicas, when the operator asked for that. */
-  async function acknowledged<T>(gid: string, outcome: T): Promise<T> {
-    await waiter?.confirm(keys.trans(gid));
-    return outcome;
-  }
+  /**
+   * An acknowledged write of `gid`'s record, confirmed with the replicas when the operator asked
+   * for that; without replicas to wait for, the write itself (no extra promise per call).
+   */
+  const acknowledged: <T>(gid: string, write: Promise<T>) => Promise<T> =
+    waiter === undefined
+      ? (_gid, write) => write
+      : async (gid, write) => {
+          const outcome = await write;
+          await waiter.confirm(keys.trans(gid));
+          return outcome;
+        };
 
   async function getTrans(gid: string): Promise<Trans | undefined> {
     const bucket = keys.bucketOf(gid);
@@ -106,16 +113,16 @@ export function createStore(redis: RedisClient, keys: Keys, clock: Clock, opts: 
 
   return {
     keys,
-    createTrans: async (trans, mode) => acknowledged(trans.gid, await runAcked(createTrans, { trans, mode, now: clock.now() })),
+    createTrans: (trans, mode) => acknowledged(trans.gid, runAcked(createTrans, { trans, mode, now: clock.now() })),
     async registerBranch(gid, branches) {
       const [first, ...rest] = branches;
       if (first === undefined) throw new StoreContractError('registerBranch: no branches');
-      return acknowledged(gid, await runAcked(registerBranch, { gid, branches: [first, ...rest], now: clock.now() }));
+      return acknowledged(gid, runAcked(registerBranch, { gid, branches: [first, ...rest], now: clock.now() }));
     },
     saveProgress: (gid, expected, progress) => run(saveProgress, { gid, expected, progress, now: clock.now() }),
-    async changeStatus(gid, expected, next, change, ack = false) {
+    changeStatus(gid, expected, next, change, ack = false) {
       const input = { gid, expected, next, change, finishedDataExpireS: opts.finishedDataExpireS, now: clock.now() };
-      return ack ? acknowledged(gid, await runAcked(changeStatus, input)) : run(changeStatus, input);
+      return ack ? acknowledged(gid, runAcked(changeStatus, input)) : run(changeStatus, input);
     },
     claimDue: (bucket, leaseMs, limit) => run(claimDue, { bucket, leaseMs, limit, now: clock.now() }),
     resetCron: (bucket, fromMs, limit) => run(resetCron, { bucket, fromMs, limit, now: clock.now() }),

@@ -6,7 +6,7 @@
 import { pack } from '../codec.js';
 import type { BranchStatus, Trans, TransRequest, TransStatus, TransType } from '../types.js';
 import type { Keys } from './keys.js';
-import { asStatus, decodeTrans, flatToMap } from './replies.js';
+import { asStatus, decodeTrans, flatToRecord } from './replies.js';
 import { encodeRequest } from './request-blob.js';
 import { BRANCH_STATUS_CODE } from './schema.js';
 import { defineScript, type ScriptArg } from './script.js';
@@ -140,8 +140,11 @@ export const createTrans = defineScript({
     return args;
   },
   decode(tag, rest, input): CreateOutcome {
-    // EXISTS and PROMOTED carry the stored record as HGETALL.
-    return tag === 'OK' ? { tag } : { tag, trans: decodeTrans(input.trans.gid, flatToMap(rest, 'createTrans record')) };
+    if (tag === 'OK') return { tag };
+    // EXISTS and PROMOTED carry the stored record as HGETALL, less the blobs equal to those sent.
+    const { fields, elided } = flatToRecord(rest, 'createTrans record');
+    const t = input.trans;
+    return { tag, trans: decodeTrans(t.gid, fields, undefined, { elided, req: t.req, branches: t.branches }) };
   },
 });
 

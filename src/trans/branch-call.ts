@@ -47,9 +47,19 @@ export function createBranchDispatcher(fence?: UrlFence, connectionsPerOrigin = 
     ...(fence === undefined || fence.open ? {} : { connect: { lookup: fence.lookup } }),
   });
   if (fence === undefined || fence.open) return agent.compose(interceptors.redirect({ maxRedirections: 5 }));
-  const fenceAddresses: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
-    const host = new URL(String(opts.origin)).hostname.replace(/^\[(.*)\]$/, '$1');
+  // An origin's verdict depends on its host alone, and an address literal's on the rules alone
+  // (a name is judged by the DNS lookup when a connection opens), so it is worked out once per origin.
+  const originVerdicts = new Map<string, string | undefined>();
+  const originVerdict = (origin: string): string | undefined => {
+    if (originVerdicts.has(origin)) return originVerdicts.get(origin);
+    const host = new URL(origin).hostname.replace(/^\[(.*)\]$/, '$1');
     const why = isIP(host) === 0 ? undefined : fence.verdict(host, [host]);
+    if (originVerdicts.size >= MAX_CACHED_TARGETS) originVerdicts.clear();
+    originVerdicts.set(origin, why);
+    return why;
+  };
+  const fenceAddresses: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+    const why = originVerdict(String(opts.origin));
     if (why !== undefined) throw Object.assign(new Error(`[DTM_URL_DENIED] ${why}`), { code: 'DTM_URL_DENIED' });
     return dispatch(opts, handler);
   };

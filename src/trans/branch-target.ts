@@ -41,17 +41,28 @@ export function assertBranchUrl(url: string, what: string, protocol = 'http'): v
   }
 }
 
+/** The host of a URL as the fence names it: IPv6 without brackets, lower case. */
+const fenceHost = (hostname: string): string => hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+
+/**
+ * The http(s) branch URLs found valid, with their hosts. Validity is a function of the text alone
+ * and branch URLs repeat across transactions, so each is parsed once (bounded: reset when full).
+ */
+const validHttpUrls = new Map<string, string>();
+const MAX_VALID_HTTP_URLS = 4096;
+
 /** The host a branch URL connects to (a name or an address, IPv6 without brackets), for the URL fence. */
 export function branchHost(url: string, protocol: string): string | undefined {
   try {
-    const host = branchTransport(protocol, url) === 'grpc' ? parseGrpcUrl(url).target.replace(/:\d+$/, '') : new URL(url).hostname;
-    return host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    if (branchTransport(protocol, url) === 'grpc') return fenceHost(parseGrpcUrl(url).target.replace(/:\d+$/, ''));
+    return validHttpUrls.get(url) ?? fenceHost(new URL(url).hostname);
   } catch {
     return undefined;
   }
 }
 
 function assertHttpUrl(url: string, what: string): void {
+  if (validHttpUrls.has(url)) return;
   let u: URL;
   try {
     u = new URL(url);
@@ -68,6 +79,8 @@ function assertHttpUrl(url: string, what: string): void {
   } catch {
     throw new BadRequestError(`[DTM_BAD_URL] ${what} has user info that is not valid percent-encoding: ${quote(url)}`);
   }
+  if (validHttpUrls.size >= MAX_VALID_HTTP_URLS) validHttpUrls.clear();
+  validHttpUrls.set(url, fenceHost(u.hostname));
 }
 
 /**

@@ -66,6 +66,9 @@ export interface DtmService {
   scanKV(cat: string, position: string, limit: number): Promise<{ records: KvRecord[]; nextPosition: string }>;
 }
 
+/** The subscribers of a transaction without `topic://` steps. */
+const NO_SUBSCRIBERS: ReadonlyMap<string, readonly string[]> = new Map();
+
 /** DTM's 500 for an unknown gid. */
 const notFoundGid = (gid: string): InternalError => new InternalError(`no TransGlobal with gid: ${gid} found`);
 
@@ -120,31 +123,46 @@ function waitResultAnswer(result: RoundResult, mode: 'submit' | 'abort'): DtmErr
 export function createService(deps: ServiceDeps): DtmService {
   const { store, engine, config, clock, topics, kv, fence } = deps;
 
-  /** @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` (called with `protocol`) may not be called. */
-  async function assertFenced(urls: Iterable<string>, protocol: string): Promise<void> {
-    if (fence.open) return;
-    const hosts = new Set<string>();
+  /**
+   * @throws BadRequestError `[DTM_URL_DENIED]` when one of `urls` (called with `protocol`) may not
+   *   be called; at once when the verdicts are known, else through the promise it returns (it
+   *   returns none when every verdict was known: no promise per request on the hot path).
+   */
+  function assertFenced(urls: Iterable<string>, protocol: string): Promise<void> | undefined {
+    if (fence.open) return undefined;
+    // Verdicts already known (address literals, names checked lately) are read at once; only the
+    // other hosts wait for DNS, each once.
+    let lookups: Map<string, Promise<string | undefined>> | undefined;
     for (const url of urls) {
       const host = url === '' ? undefined : branchHost(url, protocol);
-      if (host !== undefined) hosts.add(host);
+      if (host === undefined) continue;
+      const hit = fence.known(host);
+      if (hit === undefined) {
+        lookups ??= new Map();
+        if (!lookups.has(host)) lookups.set(host, fence.checkHost(host));
+      } else if (hit.why !== undefined) {
+        throw new BadRequestError(`[DTM_URL_DENIED] ${hit.why}`);
+      }
     }
-    const refusals = await Promise.all([...hosts].map((h) => fence.checkHost(h)));
-    const why = refusals.find((r) => r !== undefined);
-    if (why !== undefined) throw new BadRequestError(`[DTM_URL_DENIED] ${why}`);
+    if (lookups === undefined) return undefined;
+    return Promise.all(lookups.values()).then((refusals) => {
+      const why = refusals.find((r) => r !== undefined);
+      if (why !== undefined) throw new BadRequestError(`[DTM_URL_DENIED] ${why}`);
+    });
   }
 
   /** Subscribers of the body's `topic://` steps, read fresh from the KV (DTM's cache lags up to 3 s). */
-  async function subscribersOf(body: TransBody): Promise<ReadonlyMap<string, readonly string[]>> {
-    const names = strategies[body.trans_type].topicsOf(body);
-    if (names.length === 0) return new Map();
+  async function subscribersOf(names: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>> {
     return new Map(await Promise.all(names.map(async (n) => [n, await topics.resolve(n)] as const)));
   }
 
   /** Stores a new transaction (or reports the one there) with its first schedule. */
   async function create(body: TransBody, status: 'prepared' | 'submitted', mode: 'prepare' | 'submit') {
     const strategy = strategies[body.trans_type];
-    const branches = strategy.branchesOf(body, await subscribersOf(body));
-    await assertFenced([body.req.query_prepared, ...branches.map((b) => b.url)], body.req.protocol);
+    const topicNames = strategy.topicsOf(body);
+    const branches = strategy.branchesOf(body, topicNames.length === 0 ? NO_SUBSCRIBERS : await subscribersOf(topicNames));
+    const fencing = assertFenced([body.req.query_prepared, ...branches.map((b) => b.url)], body.req.protocol);
+    if (fencing !== undefined) await fencing;
     const now = clock.now();
     const timeoutS = body.req.options.timeout_to_fail > 0 ? body.req.options.timeout_to_fail : strategy.defaultTimeoutS(config);
     const cron = firstSchedule(status, strategy.preparedWait, body.req.options, timeoutS, config, now);

@@ -327,6 +327,44 @@ t.test('msg: DoAndSubmit — prepare then submit of the same gid promotes and ru
   t.strictSame(statuses(q), ['succeed', 'succeed'], 'both branches succeed');
 });
 
+t.test('msg: DoAndSubmit with the prepare body itself, waiting — the promoted msg calls its branch with its payload, then answers', async (t) => {
+  const gid = gidOf(t.name);
+  // The flash-sale way: the submit repeats the prepare body byte for byte, so the store answers
+  // the promotion without the blobs it was sent (createTrans) and the round runs on the sent ones.
+  const body = msgBody(gid, ['i-same-order'], { query_prepared: `${busi.url}/i-same-QueryPrepared`, wait_result: true, custom_data: '{"k":1}' });
+  t.strictSame(await dtm.post('prepare', body), SUCCESS, 'prepare → 200');
+  t.strictSame(await dtm.post('submit', body), SUCCESS, 'submit → 200 once the branch ran');
+  t.strictSame(
+    callsOf(gid).map((c) => [c.method, c.path, c.query['branch_id'], c.query['op'], c.body]),
+    [['POST', 'i-same-order', '01', 'action', JSON.stringify({ amount: 30, step: 0 })]],
+    'the branch was called once, with its payload, and no check-back',
+  );
+  const q = await dtm.query(gid);
+  t.match(q.transaction, { status: 'succeed', custom_data: '{"k":1}' }, 'succeed at answer time, the request kept');
+  t.match(
+    await dtm.post('submit', body),
+    { status: 409, body: { dtm_result: 'FAILURE', message: "current status 'succeed', cannot sumbmit. FAILURE" } },
+    "the same submit again: DTM's 409 for a finished msg (from the record answered without its blobs)",
+  );
+  t.equal(callsOf(gid).length, 1, 'still one call');
+});
+
+t.test('msg: the prepare body resubmitted, waiting, with its action answering 500 → 500 naming the branch URL', async (t) => {
+  const gid = gidOf(t.name);
+  busi.next('i-same-error', 'ERROR');
+  const body = msgBody(gid, ['i-same-error'], { wait_result: true });
+  t.strictSame(await dtm.post('prepare', body), SUCCESS, 'prepare → 200');
+  t.match(
+    await dtm.post('submit', body),
+    { status: 500, body: { message: new RegExp(`url:${busi.url}/i-same-error`) } },
+    'submit → 500 with the URL of the branch',
+  );
+  t.equal((await dtm.query(gid)).transaction.status, 'submitted', 'still submitted');
+  dtm.clock.advance(20_000);
+  await dtm.app.poller.tick();
+  t.equal((await dtm.query(gid)).transaction.status, 'succeed', 'completes after the backoff');
+});
+
 t.test('48. msg: query prepared with timeout_to_fail 5 → checked back at 5 s, not 35 s', async (t) => {
   const gid = gidOf(t.name);
   await dtm.post('prepare', msgBody(gid, ['i48b-TransOut'], { query_prepared: `${busi.url}/i48b-QueryPrepared`, timeout_to_fail: 5 }));

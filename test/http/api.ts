@@ -579,6 +579,17 @@ t.test('the URL fence refuses link-local metadata targets at submit, registerBra
       message: /^\[DTM_URL_DENIED\] 169\.254\.169\.254/,
     },
   );
+  await expectRejected(
+    t,
+    dtm,
+    'submit',
+    JSON.stringify({ gid, trans_type: 'saga', steps: [{ action: 'http://127.0.0.1:1/ok', compensate: metadata }], payloads: ['{}'] }),
+    'the same target again, as the second URL (its verdict is kept now)',
+    {
+      gid,
+      message: /^\[DTM_URL_DENIED\] 169\.254\.169\.254/,
+    },
+  );
   await expectRejected(t, dtm, 'prepare', JSON.stringify({ gid, trans_type: 'msg', query_prepared: 'http://[fd00:ec2::254]/q' }), 'a check-back URL', {
     gid,
     message: /^\[DTM_URL_DENIED\]/,

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { ChangeStatusInput } from '../../src/store/trans-scripts.js';
 import type { TransStatus } from '../../src/types.js';
-import { fields, FINISHED_TTL_S, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
+import { commandsRun, fields, FINISHED_TTL_S, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
 
 let h: StoreHarness;
 t.before(async () => {
@@ -263,4 +263,19 @@ t.test('through the store a bad argument is a StoreContractError', async (t) => 
     'a negative branch index',
   );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
+});
+
+t.test('a finish reads what its guards need in one HMGET, and writes each key once', async (t) => {
+  h.clock.set(T0);
+  await seed(h, 'cs-commands', 'prepared', { trans_type: 'msg' });
+  h.clock.set(NOW);
+  const ran = await commandsRun(h.client, async () => {
+    t.strictSame(await h.store.changeStatus('cs-commands', 'prepared', 'failed', { expectedType: 'msg' }), { tag: 'OK' }, 'a type-guarded abort');
+  });
+  t.strictSame(ran, { evalsha: 1, hmget: 1, hset: 1, hincrby: 1, zrem: 1, pexpireat: 1, zadd: 1 }, 'these commands and no other');
+  t.strictSame(
+    await h.store.changeStatus('cs-commands', 'prepared', 'failed', { expectedType: 'msg' }),
+    { tag: 'STALE', current: 'failed' },
+    'the guard still holds',
+  );
 });

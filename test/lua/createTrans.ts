@@ -5,6 +5,7 @@ import type { NewTrans } from '../../src/store/trans-scripts.js';
 import type { Trans, TransStatus } from '../../src/types.js';
 import {
   branches,
+  commandsRun,
   fields,
   FINISHED_TTL_S,
   newTrans,
@@ -183,6 +184,32 @@ t.test('an existing gid is reported with its stored record, and only submit prom
   }
 });
 
+t.test('a submit with the prepare body is answered the whole record, the blobs it sent standing in for the stored ones', async (t) => {
+  h.clock.set(T0);
+  const step = { branch_id: '01', op: 'action', url: 'http://busi.test/order', data: '{"sku":1}' };
+  const np = newTrans('ct-promote-same', { trans_type: 'msg', status: 'prepared', req: request({ query_prepared: 'http://busi.test/qp' }), branches: [step] });
+  t.strictSame(await h.store.createTrans(np, 'prepare'), { tag: 'OK' }, 'prepared');
+  h.clock.set(T0 + 3);
+  const out = await h.store.createTrans({ ...np, status: 'submitted' }, 'submit');
+  const stored = await h.store.getTrans(np.gid);
+  t.strictSame(out, { tag: 'PROMOTED', trans: stored }, 'PROMOTED with the record as getTrans reads it');
+  t.equal(stored?.branches[0]?.url, step.url, 'the branch to call');
+
+  // Another body for the same gid: what is stored wins, blob by blob.
+  const other = newTrans('ct-promote-same', {
+    trans_type: 'msg',
+    req: request({ query_prepared: 'http://busi.test/qp' }),
+    branches: [{ ...step, url: 'http://elsewhere.test/order' }],
+  });
+  t.strictSame(
+    await h.store.createTrans(other, 'submit'),
+    { tag: 'EXISTS', trans: stored },
+    'a different branch: the stored one, the same request: the sent one',
+  );
+  const otherReq = newTrans('ct-promote-same', { trans_type: 'msg', req: request({ custom_data: '{"delay":1}' }), branches: [step] });
+  t.strictSame(await h.store.createTrans(otherReq, 'submit'), { tag: 'EXISTS', trans: stored }, 'a different request: the stored one');
+});
+
 t.test('the EXISTS record of a finished transaction keeps its TTL', async (t) => {
   h.clock.set(T0);
   await seed(h, 'ct-exists-finished', 'succeed');
@@ -212,19 +239,23 @@ t.test('replaying a create gives EXISTS (or PROMOTED once) and leaves the same e
   t.strictSame(await snapshot(h.client, h.keys), promoted, 'the replayed submit wrote nothing');
 });
 
-t.test('the raw script answers OK, then the record as HGETALL pairs', async (t) => {
+t.test('the raw script answers OK, then the record as HGETALL pairs, a blob equal to the one sent as nil', async (t) => {
   const gid = 'ct-raw';
   const call = raw(h.client, 'createTrans');
   t.strictSame(await call(...rawArgs(gid, { 3: 'msg' }), 'b1'), ['OK'], 'created');
-  const again = (await call(...rawArgs(gid))) as string[];
+  const pairs = (reply: (string | null)[]): Record<string, string | null> => {
+    const record: Record<string, string | null> = {};
+    for (let i = 1; i + 1 < reply.length; i += 2) record[reply[i]!] = reply[i + 1]!;
+    return record;
+  };
+  const stored = { s: 'submitted', tt: 'msg', ct: String(T0), ut: String(T0), nct: String(T0 + 10_000), nci: '10', req: 'req', n: '1', bs: 'p', b1: 'b1' };
+  const again = (await call(...rawArgs(gid))) as (string | null)[];
   t.equal(again[0], 'EXISTS', 'tag first');
-  const record = new Map<string, string>();
-  for (let i = 1; i + 1 < again.length; i += 2) record.set(again[i]!, again[i + 1]!);
-  t.strictSame(
-    Object.fromEntries(record),
-    { s: 'submitted', tt: 'msg', ct: String(T0), ut: String(T0), nct: String(T0 + 10_000), nci: '10', req: 'req', n: '1', bs: 'p', b1: 'b1' },
-    'then field/value pairs of the stored record',
-  );
+  t.strictSame(pairs(again), { ...stored, req: null }, 'the same request: nil in its place; the branch it did not send: its blob');
+  const same = (await call(...rawArgs(gid), 'b1')) as (string | null)[];
+  t.strictSame(pairs(same), { ...stored, req: null, b1: null }, 'the same request and branch: both nil');
+  const other = (await call(...rawArgs(gid, { 7: 'another req' }), 'b1 changed', 'b2')) as (string | null)[];
+  t.strictSame(pairs(other), stored, 'a different request and branch: the stored blobs; a branch not stored is no field');
   const buf = (await raw(h.client, 'createTrans', true)(...rawArgs(gid))) as unknown[];
   t.ok(Buffer.isBuffer(buf[0]) && buf[0].toString() === 'EXISTS', 'the Buffer variant answers Buffers');
 });
@@ -276,4 +307,15 @@ t.test('the request blob is stored in its compact form and read back unchanged',
     'which leaves out the fields at their defaults',
   );
   t.match(await h.store.getTrans('ct-req-blob'), { req }, 'getTrans returns it');
+});
+
+t.test('a create and a promotion run these commands and no other', async (t) => {
+  h.clock.set(T0);
+  const np = newTrans('ct-commands', { trans_type: 'msg', status: 'prepared', branches: branches(1) });
+  t.strictSame(await commandsRun(h.client, () => h.store.createTrans(np, 'prepare')), { evalsha: 1, hget: 1, hset: 1, zadd: 2, hincrby: 1, zrem: 1 }, 'create');
+  t.strictSame(
+    await commandsRun(h.client, () => h.store.createTrans({ ...np, status: 'submitted' }, 'submit')),
+    { evalsha: 1, hget: 1, hset: 1, hincrby: 2, hgetall: 1 },
+    'promote',
+  );
 });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { pack } from '../../src/codec.js';
 import type { TransStatus } from '../../src/types.js';
-import { fields, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
+import { commandsRun, fields, raw, seed, snapshot, startStoreHarness, T0, zscore, type StoreHarness } from '../fixtures/store.js';
 
 let h: StoreHarness;
 t.before(async () => {
@@ -202,4 +202,15 @@ t.test('through the store a bad argument is a StoreContractError', async (t) => 
     'an infinite next cron time',
   );
   t.strictSame(await snapshot(h.client, h.keys), before, 'nothing written');
+});
+
+t.test('progress reads what its guard needs in one HMGET', async (t) => {
+  h.clock.set(T0);
+  await seed(h, 'sp-commands', 'submitted');
+  const ran = await commandsRun(h.client, async () => {
+    const out = await h.store.saveProgress('sp-commands', 'submitted', { branchUpdates: [[0, 'succeed']], nextCronTime: T0 + 5000 });
+    t.strictSame(out, { tag: 'OK' }, 'saved');
+  });
+  t.strictSame(ran, { evalsha: 1, hmget: 1, hset: 1, zadd: 1 }, 'these commands and no other');
+  t.strictSame(await fields(h.client, h.keys.trans('sp-commands'), 'bs'), { bs: 'spp' }, 'the branch status string it read was updated');
 });

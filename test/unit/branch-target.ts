@@ -7,7 +7,7 @@
 import { Agent } from 'undici';
 import t from 'tap';
 import { callBranch } from '../../src/trans/branch-call.js';
-import { assertBranchHeaders, assertBranchUrl } from '../../src/trans/branch-target.js';
+import { assertBranchHeaders, assertBranchUrl, branchHost } from '../../src/trans/branch-target.js';
 import { parseTransBody } from '../../src/trans/request.js';
 import { strategies } from '../../src/trans/strategies.js';
 
@@ -29,6 +29,18 @@ t.test('a branch URL must parse, be http(s), name a host and a port from 1 to 65
   for (const url of refused) t.throws(() => assertBranchUrl(url, 'url'), { name: 'BadRequestError', message: /^\[DTM_BAD_URL\]/ }, `${url}: 400 DTM_BAD_URL`);
   const accepted = ['', 'http://127.0.0.1:1/x', 'https://h:65535/x?a=b', 'http://[::1]:8080/x', 'HTTP://H/x', 'http://u:p@h/x', 'http://h/x y'];
   for (const url of accepted) t.doesNotThrow(() => assertBranchUrl(url, 'url'), `${JSON.stringify(url)} is accepted`);
+});
+
+t.test('a URL found valid is remembered with its host; one refused is refused every time', async (t) => {
+  const url = 'http://User:P@[::FFFF:7F00:1]:8080/x?y=1';
+  t.equal(branchHost(url, 'http'), '::ffff:7f00:1', 'the host, parsed');
+  t.doesNotThrow(() => assertBranchUrl(url, 'url'), 'valid');
+  t.equal(branchHost(url, 'http'), '::ffff:7f00:1', 'the same host once remembered');
+  t.equal(branchHost('http://Svc.Example:1/x', 'grpc'), 'svc.example', 'an http URL in a gRPC transaction is an http call');
+  for (let i = 0; i < 2; i++) t.throws(() => assertBranchUrl('http://127.0.0.1:0/x', 'url'), { message: /port 0/ }, `refused (${i + 1})`);
+  t.equal(branchHost('127.0.0.1:50051/pkg.Svc/M', 'grpc'), '127.0.0.1', 'a gRPC target is not an http URL');
+  for (let i = 0; i < 5000; i++) assertBranchUrl(`http://h${i}.test/x`, 'url');
+  t.equal(branchHost('http://h1.test/x', 'http'), 'h1.test', 'after more URLs than are remembered, a URL is still answered right');
 });
 
 t.test('branch headers must be tokens the call does not own, with values a header can carry', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { pack } from '../../src/codec.js';
-import { asInt, asStatus, asText, decodeTrans, flatToMap, ReplyTag, splitReply } from '../../src/store/replies.js';
+import { asInt, asStatus, asText, decodeTrans, flatToMap, flatToRecord, ReplyTag, splitReply } from '../../src/store/replies.js';
 import { encodeRequest } from '../../src/store/request-blob.js';
 import { request } from '../fixtures/store.js';
 
@@ -138,4 +138,32 @@ t.test('decodeTrans refuses a corrupt record', async (t) => {
     change(m);
     t.throws(() => decodeTrans('g', m), { name: 'StoreContractError' }, `${name}: StoreContractError`);
   }
+});
+
+t.test('a record whose blobs came back as nil (equal to those sent) decodes with the sent ones, and only those', async (t) => {
+  const sentReq = request({ query_prepared: 'http://q/prepared' });
+  const sentBranches = [{ branch_id: '01', op: 'action', url: 'http://a/order', data: Buffer.from([0, 1, 2]) }];
+  const reply = ['s', 'submitted', 'tt', 'msg', 'ct', '1000', 'ut', '1500', 'nct', '9000', 'nci', '10', 'n', '1', 'bs', 'p', 'req', null, 'b1', null];
+  const { fields, elided } = flatToRecord(reply, 'x');
+  t.strictSame([...elided].sort(), ['b1', 'req'], 'the nil fields are the elided ones');
+  t.notOk(fields.has('req') || fields.has('b1'), 'and are not fields');
+  const sent = { elided, req: sentReq, branches: sentBranches };
+  const full = new Map(fields);
+  full.set('req', encodeRequest(sentReq));
+  full.set('b1', pack(['01', 'action', 'http://a/order', Buffer.from([0, 1, 2])]));
+  t.strictSame(decodeTrans('g', fields, undefined, sent), decodeTrans('g', full), 'the same transaction as from the whole record');
+
+  const notSent = { elided: new Set<string>(), req: sentReq, branches: sentBranches };
+  t.throws(
+    () => decodeTrans('g', fields, undefined, notSent),
+    { name: 'StoreContractError', message: /missing/ },
+    'a blob missing but not elided is still corrupt',
+  );
+  const noBranch = { elided, req: sentReq, branches: [] };
+  t.throws(
+    () => decodeTrans('g', fields, undefined, noBranch),
+    { name: 'StoreContractError', message: /missing branch 1/ },
+    'an elided branch the call did not send is corrupt too',
+  );
+  t.throws(() => decodeTrans('g', fields), { name: 'StoreContractError' }, 'without what was sent, an elided record does not decode');
 });

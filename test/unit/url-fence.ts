@@ -7,7 +7,8 @@ import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { callBranch, createBranchDispatcher } from '../../src/trans/branch-call.js';
 import { branchHost } from '../../src/trans/branch-target.js';
-import { createUrlFence, DEFAULT_DENY, parseFenceRules, type UrlFence } from '../../src/url-fence.js';
+import type { LookupAddress } from 'node:dns';
+import { createUrlFence, DEFAULT_DENY, parseFenceRules, VERDICT_CACHE_MAX, VERDICT_TTL_MS, type UrlFence, type UrlFenceDeps } from '../../src/url-fence.js';
 
 /** The fence's verdict on the host of an http(s) or gRPC branch URL, as the service asks it. */
 const check = (fence: UrlFence, url: string, protocol = 'http'): Promise<string | undefined> => fence.checkHost(branchHost(url, protocol)!);
@@ -87,6 +88,7 @@ t.test('branch calls are fenced when made: names through DNS, address literals a
     'a name that resolves to a denied address',
   );
   t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/x`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'an address literal');
+  t.match(await call(loopbackDenied, `http://127.0.0.1:${port}/y`), { result: 'ERROR', detail: /DTM_URL_DENIED/ }, 'the same origin again (its verdict kept)');
   t.equal(hits, 0, 'neither reached the server');
 
   const only1 = createBranchDispatcher(createUrlFence({ deny: ['127.0.0.2'], allow: [] }));
@@ -98,4 +100,75 @@ t.test('branch calls are fenced when made: names through DNS, address literals a
     'a redirect to a denied address is not followed',
   );
   t.equal(hits, 2, 'the allowed call and the redirect itself reached the server, the redirect target did not');
+});
+
+t.test('submit-time verdicts are kept per host: address literals for good, names until their TTL, so a DNS change is seen', async (t) => {
+  let now = 1_000_000;
+  let addresses = ['10.0.0.5'];
+  let lookups = 0;
+  let resolvable = true;
+  const fence = createUrlFence(
+    { deny: ['10.9.0.0/16'], allow: [] },
+    {
+      now: () => now,
+      resolveAll: async () => {
+        lookups++;
+        if (!resolvable) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+        return addresses;
+      },
+    },
+  );
+  t.equal(fence.known('svc.test'), undefined, 'a name not checked yet is unknown');
+  t.equal(await fence.checkHost('svc.test'), undefined, 'allowed');
+  t.equal(lookups, 1, 'resolved once');
+  t.strictSame(fence.known('svc.test'), { why: undefined }, 'now known');
+  addresses = ['10.9.0.1'];
+  t.equal(await fence.checkHost('svc.test'), undefined, 'within the TTL the verdict is reused');
+  now += VERDICT_TTL_MS - 1;
+  t.equal(await fence.checkHost('svc.test'), undefined, 'up to the last millisecond of the TTL');
+  t.equal(lookups, 1, 'without another lookup');
+  now += 1;
+  t.equal(fence.known('svc.test'), undefined, 'once the TTL is over the name is unknown again');
+  t.match(await fence.checkHost('svc.test'), /resolves to 10\.9\.0\.1, which is in BRANCH_URL_DENY/, 'and its new address is refused');
+  t.equal(lookups, 2, 'after a new lookup');
+  t.match(fence.known('svc.test'), { why: /BRANCH_URL_DENY/ }, 'a refusal is kept too');
+
+  t.match(fence.known('10.9.1.1'), { why: /BRANCH_URL_DENY/ }, 'an address literal is judged without a lookup');
+  t.strictSame(fence.known('10.0.1.1'), { why: undefined }, 'allowed likewise');
+  now += 10 * VERDICT_TTL_MS;
+  t.match(fence.known('10.9.1.1'), { why: /BRANCH_URL_DENY/ }, 'and its verdict does not expire');
+  t.equal(lookups, 2, 'no lookup for address literals');
+
+  resolvable = false;
+  t.equal(await fence.checkHost('gone.test'), undefined, 'a name that does not resolve is judged by its name');
+  t.equal(fence.known('gone.test'), undefined, 'and that verdict is not kept: it may resolve later');
+  resolvable = true;
+});
+
+t.test('the verdict cache is bounded: when full it starts over', async (t) => {
+  let lookups = 0;
+  const fence = createUrlFence({ deny: DEFAULT_DENY, allow: [] }, { now: () => 0, resolveAll: async () => (lookups++, ['10.0.0.1']) });
+  for (let i = 0; i < VERDICT_CACHE_MAX; i++) await fence.checkHost(`h${i}.test`);
+  t.strictSame(fence.known('h0.test'), { why: undefined }, 'the first name is still kept when the cache is just full');
+  await fence.checkHost('one-more.test');
+  t.equal(fence.known('h0.test'), undefined, 'one more host starts the cache over');
+  t.equal(lookups, VERDICT_CACHE_MAX + 1, 'one lookup per name');
+});
+
+t.test('call-time checks resolve afresh on every connection, whatever the submit-time cache holds (DNS rebinding)', async (t) => {
+  let answer = '10.0.0.5';
+  let lookups = 0;
+  const dnsLookup = ((_host: string, _opts: unknown, cb: (err: Error | null, found: LookupAddress[]) => void) => {
+    lookups++;
+    cb(null, [{ address: answer, family: 4 }]);
+  }) as unknown as NonNullable<UrlFenceDeps['dnsLookup']>;
+  const fence = createUrlFence({ deny: ['10.9.0.0/16'], allow: [] }, { resolveAll: async () => [answer], dnsLookup });
+  t.equal(await fence.checkHost('svc.test'), undefined, 'allowed at submit');
+  const connect = (): Promise<{ err: Error | null; address: unknown }> =>
+    new Promise((resolve) => fence.lookup('svc.test', {}, (err, address) => resolve({ err, address })));
+  t.strictSame(await connect(), { err: null, address: '10.0.0.5' }, 'the first connection gets the allowed address');
+  answer = '10.9.0.7';
+  t.equal(await fence.checkHost('svc.test'), undefined, 'the submit-time verdict is still the cached one');
+  t.match(await connect(), { err: { message: /DTM_URL_DENIED.*10\.9\.0\.7/ } }, 'but the next connection sees the rebound address and is refused');
+  t.equal(lookups, 2, 'each connection resolved the name');
 });
