@@ -14,6 +14,7 @@
   ARGV[9..] branchBlobs   msgpack [branch_id, op, url, data], in list order
   Returns {'OK'} when created
         | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
+          (scheduled at nextCronTime)
         | {'EXISTS', field, value, ...} otherwise (the stored record, as HGETALL)
 ]]
 local trans, due, idx, fin, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -29,7 +30,10 @@ local mode = oneOf(8, { prepare = true, submit = true })
 if rcall('EXISTS', trans) == 1 then
   local current = rcall('HGET', trans, F.status)
   if mode == 'submit' and current == 'prepared' then
-    rcall('HSET', trans, F.status, 'submitted', F.updateTime, now)
+    -- Rescheduled as a submit is: leased while the submitting process drives it, or due at once
+    -- when that process has no round slot free and leaves it to the pollers.
+    rcall('HSET', trans, F.status, 'submitted', F.updateTime, now, F.nextCronTime, nextCronTime)
+    rcall('ZADD', due, 'XX', nextCronTime, gid)
     rcall('HINCRBY', stats, 'prepared', -1)
     rcall('HINCRBY', stats, 'submitted', 1)
     local record = rcall('HGETALL', trans)
