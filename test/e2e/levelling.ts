@@ -8,7 +8,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { startTestApp, type TestApp } from '../fixtures/app.js';
+import { startBusi } from '../fixtures/busi.js';
+import { startTestApp, waitFor, type TestApp } from '../fixtures/app.js';
 
 const LIMIT = 4;
 const BRANCH_MS = 15;
@@ -97,4 +98,35 @@ t.test(`a burst of 200 submits with MAX_INFLIGHT_ROUNDS=${LIMIT}: all answered 2
   t.equal(value('dtm_rounds_in_flight'), 0, 'so are the rounds in flight (none now)');
   t.ok(value('dtm_rounds_deferred_total') > 0, `the calls that found every slot busy are counted (${value('dtm_rounds_deferred_total')})`);
   t.equal(value('dtm_rounds_waiting'), 0, 'nobody is left in line');
+});
+
+t.test('a wait_result caller whose transaction came due while it waited in line starts from the stored record', async (t) => {
+  const busi = await startBusi();
+  const one = await startTestApp({ env: { MAX_INFLIGHT_ROUNDS: '1' } });
+  t.teardown(async () => {
+    await one.stop();
+    await busi.close();
+  });
+  // The one slot is busy with a slow round.
+  busi.delay('Slow', 300);
+  const blocker = `lv-blocker-${Date.now().toString(36)}`;
+  t.equal(
+    (await one.post('submit', { ...saga(blocker, false), steps: [{ action: `${busi.url}/Slow`, compensate: '' }], payloads: ['{}'] })).status,
+    200,
+    'the blocker is accepted',
+  );
+  await waitFor(() => one.app.engine.slots.inUse === 1, 2000, 'the blocker to hold the slot');
+
+  const gid = `lv-waiter-${Date.now().toString(36)}`;
+  const waiting = one.post('submit', { ...saga(gid, true), steps: [{ action: `${busi.url}/Out`, compensate: `${busi.url}/OutRevert` }], payloads: ['{}'] });
+  await waitFor(() => one.app.engine.slots.waiting === 1, 2000, 'the wait_result caller to queue');
+  // Meanwhile its lease runs out (as if it waited that long) and an operator stops it.
+  one.clock.advance(60_000);
+  t.equal((await one.post('forceStop', { gid })).status, 200, 'force-stopped while it waits');
+
+  const answer = await waiting;
+  t.equal(answer.status, 409, 'the caller is told the stored outcome: FAILURE');
+  t.equal(busi.callsTo('Out').length, 0, 'and its branch was never called on the stale copy');
+  t.equal((await one.query(gid)).transaction.status, 'failed', 'the transaction stays failed');
+  await waitFor(() => one.app.engine.slots.inUse === 0, 2000, 'the slots to come free');
 });
