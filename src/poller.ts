@@ -13,7 +13,10 @@ import { leaseMs } from './trans/schedule.js';
 export interface Poller {
   /** Starts the background loop. */
   start(): void;
-  /** One pass over every bucket; resolves when the claimed rounds are done. Returns the number claimed. */
+  /**
+   * One pass over every bucket (over the next ones only, when there are fewer free round slots
+   * than buckets); resolves when the claimed rounds are done. Returns the number claimed.
+   */
   tick(): Promise<number>;
   /** Stops the loop and waits for rounds in flight. */
   stop(): Promise<void>;

@@ -130,3 +130,43 @@ t.test('a wait_result caller whose transaction came due while it waited in line 
   t.equal((await one.query(gid)).transaction.status, 'failed', 'the transaction stays failed');
   await waitFor(() => one.app.engine.slots.inUse === 0, 2000, 'the slots to come free');
 });
+
+t.test('with every slot busy, a submit and a TCC abort that do not wait are answered and left to the schedule, due at once', async (t) => {
+  const busi = await startBusi();
+  const one = await startTestApp({ env: { MAX_INFLIGHT_ROUNDS: '1' } });
+  t.teardown(async () => {
+    await one.stop();
+    await busi.close();
+  });
+  busi.delay('Slow', 300);
+  const run = Date.now().toString(36);
+  await one.post('submit', { ...saga(`lv-block2-${run}`, false), steps: [{ action: `${busi.url}/Slow`, compensate: '' }], payloads: ['{}'] });
+  await waitFor(() => one.app.engine.slots.inUse === 1, 2000, 'the blocker to hold the slot');
+
+  const sub = `lv-deferred-saga-${run}`;
+  const tcc = `lv-deferred-tcc-${run}`;
+  t.equal(
+    (await one.post('submit', { ...saga(sub, false), steps: [{ action: `${busi.url}/A`, compensate: '' }], payloads: ['{}'] })).status,
+    200,
+    'the submit is answered',
+  );
+  t.equal((await one.post('prepare', { gid: tcc, trans_type: 'tcc' })).status, 200, 'a TCC is prepared');
+  const reg = { gid: tcc, trans_type: 'tcc', branch_id: '01', data: '{}', confirm: `${busi.url}/TConfirm`, cancel: `${busi.url}/TCancel` };
+  t.equal((await one.post('registerBranch', reg)).status, 200, 'with a branch');
+  t.equal((await one.post('abort', { gid: tcc, trans_type: 'tcc' })).status, 200, 'the abort is answered');
+  const now = one.clock.now();
+  t.match((await one.query(sub)).transaction, { status: 'submitted' }, 'the submit waits in the schedule');
+  t.equal(new Date((await one.query(sub)).transaction.next_cron_time as string).getTime(), now, 'due at once, not a lease later');
+  t.match((await one.query(tcc)).transaction, { status: 'aborting' }, 'the TCC is aborting');
+  t.equal(new Date((await one.query(tcc)).transaction.next_cron_time as string).getTime(), now, 'its rollback is due at once too');
+  t.equal(busi.callsTo('A').length + busi.callsTo('TCancel').length, 0, 'neither round started');
+  t.equal(one.app.engine.slots.deferrals, 2, 'both counted as deferred');
+
+  await waitFor(() => one.app.engine.slots.inUse === 0, 2000, 'the blocker to end');
+  // Without moving the clock: what is due now is claimed now. With one slot a pass asks one
+  // bucket, so a sweep over the 8 buckets (twice, one per transaction) finds both.
+  for (let pass = 0; pass < 16; pass++) await one.app.poller.tick();
+  t.equal((await one.query(sub)).transaction.status, 'succeed', 'the poller drove the submit to succeed');
+  t.equal((await one.query(tcc)).transaction.status, 'failed', 'and the TCC rollback to failed');
+  t.equal(busi.callsTo('TCancel').length, 1, 'the cancel branch was called once');
+});
