@@ -14,6 +14,7 @@
   ARGV[9..] branchBlobs   msgpack [branch_id, op, url, data], in list order
   Returns {'OK'} when created
         | {'PROMOTED', field, value, ...} when a submit found it prepared and moved it to submitted
+          (and rescheduled at nextCronTime)
         | {'EXISTS', field, value, ...} otherwise
   The record after PROMOTED or EXISTS is the stored one, as HGETALL, except that a blob equal to
   the one this call sent (F.request, a branch's BF.blob) has the value false: the caller has it.
@@ -51,7 +52,10 @@ end
 local current = rcall('HGET', trans, F.status)
 if current then
   if mode == 'submit' and current == 'prepared' then
-    rcall('HSET', trans, F.status, 'submitted', F.updateTime, now)
+    -- Rescheduled as a submit is: leased while the submitting process drives it, or due at once
+    -- when that process has no round slot free and leaves it to the pollers.
+    rcall('HSET', trans, F.status, 'submitted', F.updateTime, now, F.nextCronTime, nextCronTime)
+    rcall('ZADD', due, 'XX', nextCronTime, gid)
     rcall('HINCRBY', stats, 'prepared', -1)
     rcall('HINCRBY', stats, 'submitted', 1)
     local record = storedRecord()

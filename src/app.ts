@@ -113,6 +113,7 @@ export function createApp(config: Config, opts: AppOptions = {}): App {
   const grpcCaller = createGrpcBranchCaller();
   const caller = createBranchCaller({ dispatcher, grpc: grpcCaller, fence });
   const engine = createEngine({ store, config, clock, caller, log: log.child({ c: 'engine' }), observer });
+  metrics.watchRounds(engine.slots);
   const poller = createPoller({ store, engine, config, log: log.child({ c: 'poller' }), onClaimed: (n) => metrics.claimed(n) });
   const pruner = createPruner({ store, config, log: log.child({ c: 'pruner' }) });
   const kv = createKvStore(redis, keys, clock, metrics.script, metrics.readFailed);

@@ -10,6 +10,7 @@ import type { ScriptObserver } from './store/script-runner.js';
 import { SCRIPTS } from './store/scripts.js';
 import type { Backlog } from './store/store.js';
 import type { ProcessObserver } from './trans/round.js';
+import type { RoundSlots } from './trans/round-slots.js';
 import { TransType } from './types.js';
 
 /** Why route.ts refused a request before running it (413 and 503 from its own limits). */
@@ -40,6 +41,8 @@ export interface Metrics {
    * gauges are read once per scrape and never multiplied by the group's size.
    */
   watchBacklog(read: () => Promise<Backlog>, clock: Clock): void;
+  /** Exports the round slots' state (load-levelling): rounds in flight, the bound, the line, the deferrals. */
+  watchRounds(slots: Pick<RoundSlots, 'inUse' | 'limit' | 'waiting' | 'deferrals'>): void;
   /** This process's metrics, for a primary summing its group. */
   snapshot(): Promise<MetricsSnapshot>;
   /** The text exposition of this process alone. */
@@ -237,6 +240,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     alertSent(delivered) {
       alerts.labels(delivered ? 'sent' : 'failed').inc();
     },
+    watchRounds(slots) {
+      registerRoundGauges(registry, slots);
+    },
     watchBacklog(read, clock) {
       if (watching) throw new Error('watchBacklog: the backlog gauges are registered already');
       watching = true;
@@ -246,6 +252,47 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     render: () => registry.metrics(),
     contentType: registry.contentType,
   };
+}
+
+/**
+ * Saturation of this process's round slots (summed over a `--workers` group, as its capacity is):
+ * in flight against the bound, callers in line, and transactions left to the schedule for want of a slot.
+ */
+function registerRoundGauges(registry: Registry, slots: Pick<RoundSlots, 'inUse' | 'limit' | 'waiting' | 'deferrals'>): void {
+  new Gauge({
+    name: 'dtm_rounds_in_flight',
+    help: 'Processing rounds this process drives now, API-started and poller-started (at most dtm_rounds_in_flight_limit)',
+    registers: [registry],
+    collect() {
+      this.set(slots.inUse);
+    },
+  });
+  new Gauge({
+    name: 'dtm_rounds_in_flight_limit',
+    help: 'MAX_INFLIGHT_ROUNDS: the rounds one process drives at once; past it, accepted transactions wait in the schedule',
+    registers: [registry],
+    collect() {
+      this.set(slots.limit);
+    },
+  });
+  new Gauge({
+    name: 'dtm_rounds_waiting',
+    help: 'wait_result callers in line for a round slot',
+    registers: [registry],
+    collect() {
+      this.set(slots.waiting);
+    },
+  });
+  new Counter({
+    name: 'dtm_rounds_deferred_total',
+    help: 'Transactions an API call left to the schedule (due at once) instead of driving them, because every round slot was busy',
+    registers: [registry],
+    collect() {
+      // The slots count deferrals themselves (no call per deferral here); the counter shows that count.
+      this.reset();
+      this.inc(slots.deferrals);
+    },
+  });
 }
 
 /**

@@ -156,7 +156,12 @@ export function createService(deps: ServiceDeps): DtmService {
     return new Map(await Promise.all(names.map(async (n) => [n, await topics.resolve(n)] as const)));
   }
 
-  /** Stores a new transaction (or reports the one there) with its first schedule. */
+  /**
+   * Stores a new transaction (or reports the one there) with its first schedule. A submit also
+   * reserves the slot of the round it starts (load-levelling, round-slots.ts): when none is free
+   * and the caller does not wait, it is stored due at once and left to the poller.
+   * @returns `reserved`: the caller owns a slot and hands it to drive() or gives it back.
+   */
   async function create(body: TransBody, status: 'prepared' | 'submitted', mode: 'prepare' | 'submit') {
     const strategy = strategies[body.trans_type];
     const topicNames = strategy.topicsOf(body);
@@ -166,23 +171,54 @@ export function createService(deps: ServiceDeps): DtmService {
     const now = clock.now();
     const timeoutS = body.req.options.timeout_to_fail > 0 ? body.req.options.timeout_to_fail : strategy.defaultTimeoutS(config);
     const cron = firstSchedule(status, strategy.preparedWait, body.req.options, timeoutS, config, now);
-    const outcome = await store.createTrans(
-      { gid: body.gid, trans_type: body.trans_type, status, req: body.req, branches, next_cron_interval: cron.interval, next_cron_time: cron.at },
-      mode,
-    );
-    return { outcome, now, cron, branches };
+    const reserved = status === 'submitted' && engine.reserve();
+    if (status === 'submitted' && !reserved && !body.req.options.wait_result) cron.at = now;
+    let outcome: Awaited<ReturnType<Store['createTrans']>>;
+    try {
+      outcome = await store.createTrans(
+        { gid: body.gid, trans_type: body.trans_type, status, req: body.req, branches, next_cron_interval: cron.interval, next_cron_time: cron.at },
+        mode,
+      );
+    } catch (err) {
+      if (reserved) engine.unreserve();
+      throw err;
+    }
+    return { outcome, now, cron, branches, reserved };
   }
 
-  /** Drives `trans`: in the background, or, when the caller waits, until its round ends. */
-  async function drive(trans: Trans, wait: boolean, mode: 'submit' | 'abort'): Promise<void> {
+  /**
+   * Drives `trans`: in the background in the slot `reserved` for it (without one it is due now in
+   * the schedule, for the poller), or, when the caller waits, until its round ends (in line for a
+   * slot when none was free). Takes over the reserved slot.
+   */
+  async function drive(trans: Trans, wait: boolean, mode: 'submit' | 'abort', reserved: boolean): Promise<void> {
     if (!wait) {
       // The engine never rejects; and were this process to die, the schedule finishes the job.
-      void engine.drive(trans);
+      if (reserved) void engine.drive(trans, { reserved });
+      // Persisted (due now, unless it was already scheduled): a poller with free slots takes it.
+      else engine.slots.defer();
       return;
     }
     // The status the caller is told about is an acknowledged write too.
-    const answer = waitResultAnswer(await engine.drive(trans, { acknowledged: true }), mode);
+    const answer = waitResultAnswer(await engine.drive(trans, { acknowledged: true, reserved }), mode);
     if (answer !== undefined) throw answer;
+  }
+
+  /**
+   * Moves a prepared TCC/XA to aborting; `driven`: a round starts here (else, with every round
+   * slot busy, the rollback is due at once for the poller).
+   */
+  async function startRollback(trans: Trans, reason: string, driven: boolean): Promise<void> {
+    const { gid } = trans;
+    const change: Parameters<Store['changeStatus']>[3] = { nextCronTime: clock.now() + (driven ? leaseMs(config) : 0) };
+    if (reason !== '') change.rollbackReason = reason;
+    const r = await store.changeStatus(gid, 'prepared', 'aborting', change, true);
+    if (r.tag === 'NOT_FOUND') throw notFoundGid(gid);
+    if (r.tag === 'STALE' && r.current !== 'aborting') {
+      throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.current}', cannot abort. FAILURE`);
+    }
+    trans.status = 'aborting';
+    if (reason !== '') trans.rollback_reason = reason;
   }
 
   async function loadOrFail(gid: string): Promise<Trans> {
@@ -218,18 +254,21 @@ export function createService(deps: ServiceDeps): DtmService {
 
     async submit(body) {
       if (strategies[body.trans_type].submit === 'record') return recordOutcome(body);
-      const { outcome, now, cron, branches } = await create(body, 'submitted', 'submit');
+      const { outcome, now, cron, branches, reserved } = await create(body, 'submitted', 'submit');
       let trans: Trans;
       if (outcome.tag === 'OK') {
         trans = freshTrans(body, 'submitted', now, cron.at, cron.interval, branches);
       } else {
         trans = outcome.trans;
         if (outcome.tag === 'PROMOTED') trans.status = 'submitted';
-        else if (trans.status !== 'submitted') throw new FailureError(`current status '${trans.status}', cannot sumbmit. FAILURE`);
+        else if (trans.status !== 'submitted') {
+          if (reserved) engine.unreserve();
+          throw new FailureError(`current status '${trans.status}', cannot sumbmit. FAILURE`);
+        }
         // As in DTM, this submit's own custom_data (e.g. a msg delay) governs the processing it starts.
         if (body.req.custom_data !== '') trans.req = { ...trans.req, custom_data: body.req.custom_data };
       }
-      await drive(trans, body.req.options.wait_result, 'submit');
+      await drive(trans, body.req.options.wait_result, 'submit', reserved);
     },
 
     async abort({ gid, trans_type: requested, rollback_reason: reason }) {
@@ -251,19 +290,17 @@ export function createService(deps: ServiceDeps): DtmService {
       if (!rollsBack || (trans.status !== 'prepared' && trans.status !== 'aborting')) {
         throw new FailureError(`trans type: '${trans.trans_type}' current status '${trans.status}', cannot abort. FAILURE`);
       }
-      if (trans.status === 'prepared') {
-        const change: Parameters<Store['changeStatus']>[3] = { nextCronTime: clock.now() + leaseMs(config) };
-        if (reason !== '') change.rollbackReason = reason;
-        const r = await store.changeStatus(gid, 'prepared', 'aborting', change, true);
-        if (r.tag === 'NOT_FOUND') throw notFoundGid(gid);
-        if (r.tag === 'STALE' && r.current !== 'aborting') {
-          throw new FailureError(`trans type: '${trans.trans_type}' current status '${r.current}', cannot abort. FAILURE`);
-        }
-        trans.status = 'aborting';
-        if (reason !== '') trans.rollback_reason = reason;
-      }
       // The options stored at prepare decide whether the caller waits (DTM uses the stored copy).
-      await drive(trans, trans.req.options.wait_result, 'abort');
+      const wait = trans.req.options.wait_result;
+      // The rollback round's slot, as for a submit (see create()).
+      const reserved = engine.reserve();
+      try {
+        if (trans.status === 'prepared') await startRollback(trans, reason, reserved || wait);
+      } catch (err) {
+        if (reserved) engine.unreserve();
+        throw err;
+      }
+      await drive(trans, wait, 'abort', reserved);
     },
 
     async registerBranch(body) {

@@ -172,12 +172,10 @@ t.test('an existing gid is reported with its stored record, and only submit prom
       t.strictSame(out, { tag: 'EXISTS', trans: stored }, `${row.name}: EXISTS with the stored record`);
       t.strictSame(await snapshot(h.client, h.keys), before, `${row.name}: nothing written`);
     } else {
-      t.strictSame(
-        out,
-        { tag: 'PROMOTED', trans: { ...stored, status: 'submitted', update_time: T0 + 1000 } },
-        `${row.name}: PROMOTED with the updated record`,
-      );
-      t.strictSame(after, { ...stored, status: 'submitted', update_time: T0 + 1000 }, `${row.name}: only status and update time changed`);
+      const promoted = { ...stored, status: 'submitted', update_time: T0 + 1000, next_cron_time: T0 + 99_000, scheduled_time: T0 + 99_000 };
+      t.strictSame(out, { tag: 'PROMOTED', trans: promoted }, `${row.name}: PROMOTED with the updated record`);
+      t.strictSame(after, promoted, `${row.name}: only status, update time and schedule changed`);
+      t.equal(await zscore(h.client, h.keys.due(h.keys.bucketOf(gid)), gid), T0 + 99_000, `${row.name}: rescheduled at the submit's next cron time`);
     }
     t.equal(after.status, row.after, `${row.name}: status is ${row.after}`);
     t.equal(after.trans_type, 'msg', `${row.name}: the first request's type is kept`);
@@ -315,7 +313,7 @@ t.test('a create and a promotion run these commands and no other', async (t) => 
   t.strictSame(await commandsRun(h.client, () => h.store.createTrans(np, 'prepare')), { evalsha: 1, hget: 1, hset: 1, zadd: 2, hincrby: 1, zrem: 1 }, 'create');
   t.strictSame(
     await commandsRun(h.client, () => h.store.createTrans({ ...np, status: 'submitted' }, 'submit')),
-    { evalsha: 1, hget: 1, hset: 1, hincrby: 2, hgetall: 1 },
+    { evalsha: 1, hget: 1, hset: 1, zadd: 1, hincrby: 2, hgetall: 1 },
     'promote',
   );
 });
