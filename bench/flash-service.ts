@@ -1,25 +1,27 @@
 /**
  * The flash-sale business service: DTM's `benchFlashSales` (performance.md §b, DTM's
- * docs app/flash), built on the SDK's Redis barrier. Runnable on its own and used by
- * `npm run bench -- flash-fail|flash-ok` and test/e2e/flash.ts.
+ * docs app/flash), written on the client SDK's public API (`src/client/index.ts`, the package
+ * `dtm-redis-client`) the way we recommend a flash service be written. Runnable on its own and
+ * used by `npm run bench -- flash-fail|flash-ok` and test/e2e/flash.ts.
  *
- * `GET /flash/buy[?gid=]` — one buyer: a 2-phase message with one step (create the order),
- * done the DoAndSubmit way directly over HTTP to the coordinator:
- *   1. POST prepare {gid, trans_type: msg, steps: [order], query_prepared};
- *   2. inside the msg barrier (trans_type msg, branch `00`, op `msg`): redisCheckAdjustAmount(stock, -1);
- *   3. the deduction failed (sold out: FailureError) → POST abort, answer 409 FAILURE;
- *      another error → ask query_prepared's logic directly (redisQueryPrepared): FAILURE → abort,
- *      else submit; if even that fails, leave the msg prepared: the coordinator's check-back
- *      decides;
- *   4. else POST submit, answer 200 {"dtm_result":"SUCCESS","gid":…}.
+ * `GET /flash[?gid=]` — one buyer: `new Msg(dtm, gid).add(order, '{}').doAndSubmit(queryPrepared,
+ * (barrier) => redisCheckAdjustAmount(redis, barrier, stock, -1, expire))`:
+ *   1. prepare the 2-phase message (one step: create the order);
+ *   2. inside the msg barrier (trans_type msg, branch `00`, op `msg`), take one from the stock;
+ *   3. sold out (the barrier's FailureError) → the SDK aborts the msg; answer 409 FAILURE;
+ *      another error → the SDK asks `queryPrepared` (below) and submits or aborts on its answer,
+ *      or leaves the msg prepared for the coordinator's check-back; answer 500;
+ *   4. else the SDK submits; answer 200 {"dtm_result":"SUCCESS","gid":…}.
  * The gid is `{a}-<random>` (the hash tag of the stock key, so that every key of the deduction
  * and of the order is in one Redis Cluster slot), or the `gid` query parameter, which must start
  * with that tag.
  *
  * `POST /flash/order` — the msg's step, called by the coordinator (op `action`, branch `01`):
- * behind a barrier, INCR the orders counter (redisCheckAdjustAmount(orders, +1)), then SADD the
- * gid to the order set. A retried call finds its barrier key and counts nothing twice; the SADD
- * is idempotent by nature and is redone, so a crash between the two heals on the retry.
+ * behind a barrier, INCR the orders counter (redisCheckAdjustAmount(orders, +1)), and SADD the
+ * gid to the order set. The two are sent together (one socket write, one Redis round trip), which
+ * is safe because the SADD is idempotent: a retried call finds its barrier key and counts nothing
+ * twice, and its SADD changes nothing. (The counter cannot make the barrier fail: it only adds,
+ * and it exists from the start.)
  *
  * `GET /flash/queryPrepared` — the check-back: redisQueryPrepared (200, or 409 when the
  * deduction did not happen, which it then never will).
@@ -30,6 +32,12 @@
  * Keys (default tag `{a}`, as in DTM's recipe): stock `{a}--stock-1`, orders counter
  * `{a}--orders-1`, order set `{a}--order-gids-1`, and the barrier keys `<gid>-<branch>-<op>-01`.
  *
+ * The calls to the coordinator go through the SDK's keep-alive HTTP client; its Redis barrier
+ * scripts run with EVALSHA. Two things here are the server's rather than the SDK's: the HTTP
+ * front (the coordinator's router, so the service serves on the same backend: native uWS where it
+ * loads) and the Redis write coalescing (one socket write per event-loop turn for every buyer's
+ * script); a service of your own uses its own HTTP framework, and ioredis as it likes.
+ *
  * Run: `node dist/bench/flash-service.js` with PORT (8083), REDIS_URL (redis://127.0.0.1:6379),
  * DTM (http://127.0.0.1:36789/api/dtmsvr), STOCK (optional: reset to it at start), PUBLIC_URL
  * (how the coordinator reaches this service; default http://127.0.0.1:PORT). Under run.ts (an IPC
@@ -39,10 +47,17 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { Pool } from 'undici';
-import { barrierFromQuery, msgBarrier } from '../src/client/barrier/branch-barrier.js';
-import { isBarrierFailure } from '../src/client/barrier/errors.js';
-import { defineBarrierScripts, redisCheckAdjustAmount, redisQueryPrepared } from '../src/client/barrier/redis.js';
+// The SDK's public entry, as a service imports the package.
+import {
+  BarrierFailureError,
+  barrierFromQuery,
+  closeDtmHttp,
+  defineBarrierScripts,
+  isBarrierFailure,
+  Msg,
+  redisCheckAdjustAmount,
+  redisQueryPrepared,
+} from '../src/client/index.js';
 import type { Handler, Reply } from '../src/http/handler.js';
 import { createRouter } from '../src/http/route.js';
 import { listen } from '../src/http/server.js';
@@ -63,8 +78,6 @@ export interface FlashServiceOptions {
   readonly tag?: string;
   /** TTL of the barrier keys, s. @default 86400 (DTM's bench) */
   readonly expireSeconds?: number;
-  /** Keep-alive connections to the coordinator. @default 64 */
-  readonly connections?: number;
 }
 
 export interface FlashKeys {
@@ -101,7 +114,6 @@ export function flashKeys(tag = '{a}'): FlashKeys {
 }
 
 const SUCCESS: Reply = { status: 200, body: { dtm_result: 'SUCCESS' } };
-const JSON_HEADERS = { 'content-type': 'application/json' };
 const GID = /^[\x21-\x7e]{1,128}$/;
 
 /** Starts the service; resolves once it listens. */
@@ -122,55 +134,28 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
   defineBarrierScripts(redis);
   await redis.set(keys.orders, '0', 'NX');
 
-  const dtmUrl = new URL(opts.dtm.replace(/\/+$/, ''));
-  const dtmPath = dtmUrl.pathname;
-  const dtm = new Pool(dtmUrl.origin, { connections: opts.connections ?? 64, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+  const dtm = opts.dtm;
   const stats: FlashStats = { bought: 0, soldOut: 0, errors: 0, ordersCreated: 0, orderRepeats: 0, checkBacks: 0 };
-  // The constant tail of the msg body, set once the port is known.
-  let msgTail = '';
+  // The msg's step and check-back, set once the port is known.
+  let orderUrl = '';
+  let queryPreparedUrl = '';
 
-  async function callDtm(op: 'prepare' | 'submit' | 'abort', body: string): Promise<void> {
-    const res = await dtm.request({ path: `${dtmPath}/${op}`, method: 'POST', headers: JSON_HEADERS, body });
-    if (res.statusCode !== 200) {
-      const text = await res.body.text();
-      throw new Error(`${op}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-    }
-    await res.body.dump();
-  }
-
-  /** One buyer, DoAndSubmit-style. Resolves true when stock was taken (msg submitted). */
+  /** One buyer, DTM's DoAndSubmit. Resolves true when stock was taken (msg submitted), false when sold out (msg aborted). */
   async function buy(gid: string): Promise<boolean> {
-    const body = `{"gid":${JSON.stringify(gid)}${msgTail}`;
-    await callDtm('prepare', body);
-    let busiErr: { cause: unknown } | undefined;
     try {
-      await redisCheckAdjustAmount(redis, msgBarrier(gid), keys.stock, -1, expire);
+      await new Msg(dtm, gid).add(orderUrl, '{}').doAndSubmit(queryPreparedUrl, (barrier) => redisCheckAdjustAmount(redis, barrier, keys.stock, -1, expire));
+      return true;
     } catch (err) {
-      busiErr = { cause: err };
+      // Sold out is the barrier's own failure; a FailureError from the coordinator is not.
+      if (err instanceof BarrierFailureError) return false;
+      throw err;
     }
-    let failed = busiErr !== undefined && isBarrierFailure(busiErr.cause);
-    if (busiErr !== undefined && !failed) {
-      // DTM's DoAndSubmit asks query_prepared here; its logic is ours, so run it directly.
-      try {
-        await redisQueryPrepared(redis, msgBarrier(gid), expire);
-      } catch (err) {
-        if (!isBarrierFailure(err)) throw busiErr.cause;
-        failed = true;
-      }
-    }
-    if (failed) {
-      await callDtm('abort', `{"gid":${JSON.stringify(gid)},"trans_type":"msg"}`);
-      return false;
-    }
-    await callDtm('submit', body);
-    return true;
   }
 
-  /** The msg step: count the order once, and record its gid. */
+  /** The msg step: count the order once, and record its gid (idempotent, so sent alongside). */
   async function order(q: URLSearchParams): Promise<void> {
     const barrier = barrierFromQuery(q);
-    const outcome = await redisCheckAdjustAmount(redis, barrier, keys.orders, 1, expire);
-    await redis.sadd(keys.orderSet, barrier.gid);
+    const [outcome] = await Promise.all([redisCheckAdjustAmount(redis, barrier, keys.orders, 1, expire), redis.sadd(keys.orderSet, barrier.gid)]);
     if (outcome === 'ran') stats.ordersCreated++;
     else stats.orderRepeats++;
   }
@@ -228,9 +213,8 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
   const server = await listen(router, { host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, sharePort: false, backend: 'auto', log });
   const port = server.port;
   const publicUrl = opts.publicUrl ?? `http://${opts.host ?? '127.0.0.1'}:${port}`;
-  msgTail =
-    `,"trans_type":"msg","steps":[{"action":${JSON.stringify(`${publicUrl}/flash/order`)}}],"payloads":["{}"],` +
-    `"query_prepared":${JSON.stringify(`${publicUrl}/flash/queryPrepared`)}}`;
+  orderUrl = `${publicUrl}/flash/order`;
+  queryPreparedUrl = `${publicUrl}/flash/queryPrepared`;
 
   const service: FlashService = {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
@@ -243,7 +227,6 @@ export async function startFlashService(opts: FlashServiceOptions): Promise<Flas
     async close() {
       server.close();
       server.closeConnections();
-      await dtm.close();
       if (ownRedis) redis.disconnect();
     },
   };
@@ -259,7 +242,6 @@ async function main(): Promise<void> {
     dtm: env['DTM'] ?? 'http://127.0.0.1:36789/api/dtmsvr',
     port,
     ...(env['PUBLIC_URL'] !== undefined ? { publicUrl: env['PUBLIC_URL'] } : {}),
-    ...(env['CONNECTIONS'] !== undefined ? { connections: Number(env['CONNECTIONS']) } : {}),
   });
   if (env['STOCK'] !== undefined) await svc.reset(Number(env['STOCK']));
   if (process.send) {
@@ -273,10 +255,13 @@ async function main(): Promise<void> {
     });
     process.on('disconnect', () => process.exit(0));
   } else {
-    process.stdout.write(`flash service on ${svc.url} (GET /flash/buy), coordinator ${env['DTM'] ?? 'http://127.0.0.1:36789/api/dtmsvr'}\n`);
+    process.stdout.write(`flash service on ${svc.url} (GET /flash), coordinator ${env['DTM'] ?? 'http://127.0.0.1:36789/api/dtmsvr'}\n`);
   }
   const stop = (): void => {
-    void svc.close().finally(() => process.exit(0));
+    void svc
+      .close()
+      .then(closeDtmHttp)
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -2,7 +2,7 @@
  * The SDK's HTTP layer: calls to the coordinator (`callDtm`) and to business services
  * (`callBranchUrl`), over one keep-alive undici agent, plus gid generation.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { branchResponseError, DtmClientError, dtmResponseError, FailureError } from './errors.js';
 
 /** Settings of the SDK's HTTP client. */
@@ -67,27 +67,132 @@ export function encodePayload(payload: unknown): string {
   return JSON.stringify(payload) ?? '';
 }
 
-/** Sends one request and reads the whole answer. Transport errors become {@link DtmClientError}. */
-export async function httpCall(url: string, call: HttpCall = {}): Promise<HttpReply> {
+/** Where a URL points, split the way `Dispatcher.dispatch` wants it. */
+interface Target {
+  readonly origin: string;
+  /** The path as sent: pathname plus any query the URL already has. */
+  readonly path: string;
+  /** The pathname alone, for error messages (query strings may carry data). */
+  readonly pathname: string;
+  readonly hasQuery: boolean;
+  /** Why the URL cannot be called (not http/https), reported as a transport error. */
+  readonly unsupported: string | undefined;
+}
+
+/**
+ * Parsed URLs, since an SDK calls the same few (the coordinator's endpoints, a service's
+ * check-back) over and over; bounded, and simply emptied when full.
+ */
+const targets = new Map<string, Target>();
+const MAX_CACHED_TARGETS = 1024;
+
+/** Parses `url` once. @throws TypeError for a string that is not a URL (as `new URL` does). */
+function targetOf(url: string): Target {
+  let t = targets.get(url);
+  if (t === undefined) {
+    const u = new URL(url);
+    const unsupported = u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `unsupported protocol ${u.protocol}`;
+    t = { origin: u.origin, path: u.pathname + u.search, pathname: u.pathname, hasQuery: u.search !== '', unsupported };
+    if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
+    targets.set(url, t);
+  }
+  return t;
+}
+
+/** The request headers: the JSON content type unless the caller sets its own, then the caller's. */
+const JSON_HEADERS: string[] = ['content-type', 'application/json'];
+
+function headersOf(extra: Readonly<Record<string, string>> | undefined): string[] | Record<string, string> {
+  return extra === undefined ? JSON_HEADERS : { 'content-type': 'application/json', ...extra };
+}
+
+/**
+ * Collects one answer for `Dispatcher.dispatch`. A plain handler instead of `request()`, whose
+ * per-call Readable body stream costs about as much CPU as the rest of a small call; a class so
+ * that every call's handler has the same shape.
+ */
+class Collector implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private first: Buffer | undefined;
+  private more: Buffer[] | undefined;
+
+  constructor(
+    private readonly resolve: (reply: HttpReply) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  // Present so that undici takes this for a handler of its current API (it checks for it).
+  onRequestStart(): void {}
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number): void {
+    this.status = status;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.first === undefined) this.first = chunk;
+    else (this.more ??= [this.first]).push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const text = this.more !== undefined ? Buffer.concat(this.more).toString('utf8') : this.first === undefined ? '' : this.first.toString('utf8');
+    this.resolve({ status: this.status, text });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.reject(err);
+  }
+}
+
+function appendQuery(target: Target, query: Readonly<Record<string, string>>): string {
+  const qs = new URLSearchParams(query).toString();
+  if (qs === '') return target.path;
+  return `${target.path}${target.hasQuery ? '&' : '?'}${qs}`;
+}
+
+/**
+ * Sends one request over the configured dispatcher (keep-alive: connections are reused across
+ * calls) and reads the whole answer.
+ * @throws TypeError for a string that is not a URL
+ * @throws DtmClientError for a transport error or a timeout (`timeoutMs`, headers and body each)
+ */
+export function httpCall(url: string, call: HttpCall = {}): Promise<HttpReply> {
   const { timeoutMs, dispatcher } = current();
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(call.query ?? {})) u.searchParams.append(k, v);
-  const body = call.body === undefined ? undefined : encodePayload(call.body);
+  let target: Target;
+  let body: string | undefined;
+  // A bad URL or a body JSON cannot encode rejects, as it did when this function was async.
+  try {
+    target = targetOf(url);
+    body = call.body === undefined ? undefined : encodePayload(call.body);
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
   const method = call.method ?? (body === undefined ? 'GET' : 'POST');
   const timeout = call.timeoutMs ?? timeoutMs;
-  try {
-    const res = await request(u, {
-      method,
-      dispatcher,
-      headers: { 'content-type': 'application/json', ...call.headers },
-      ...(body === undefined ? {} : { body }),
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
-    return { status: res.statusCode, text: await res.body.text() };
-  } catch (err) {
-    throw new DtmClientError(`${method} ${u.origin}${u.pathname}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  const transportError = (err: unknown): DtmClientError =>
+    new DtmClientError(`${method} ${target.origin}${target.pathname}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new Promise<HttpReply>((resolve, reject) => {
+    if (target.unsupported !== undefined) {
+      reject(transportError(new TypeError(target.unsupported)));
+      return;
+    }
+    const handler = new Collector(resolve, (err) => reject(transportError(err)));
+    try {
+      dispatcher.dispatch(
+        {
+          origin: target.origin,
+          path: call.query === undefined ? target.path : appendQuery(target, call.query),
+          method,
+          headers: headersOf(call.headers),
+          body: body ?? null,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        },
+        handler,
+      );
+    } catch (err) {
+      reject(transportError(err));
+    }
+  });
 }
 
 /** Parses a JSON object answer; anything else is a {@link DtmClientError}. */

@@ -17,8 +17,11 @@ import { branchTimeoutMs, optionsToWire, TransOptionsBuilder } from './options.j
 /** Prefix of a step's action that names a topic instead of a URL. */
 export const MSG_TOPIC_PREFIX = 'topic://';
 
-/** The business of a `doAndSubmit`, given the msg barrier (`msg`, gid, `00`, `msg`). */
-export type MsgBusiCall = (barrier: BranchBarrier) => Promise<void>;
+/**
+ * The business of a `doAndSubmit`, given the msg barrier (`msg`, gid, `00`, `msg`). What it
+ * resolves to is ignored, so a barrier call can be passed as it is.
+ */
+export type MsgBusiCall = (barrier: BranchBarrier) => Promise<unknown>;
 
 /** A 2-phase message under construction. `server` is the coordinator's API base. */
 export class Msg extends TransOptionsBuilder {
@@ -26,6 +29,8 @@ export class Msg extends TransOptionsBuilder {
   private readonly payloads: string[] = [];
   private delaySeconds = 0;
   private queryPrepared = '';
+  /** The JSON of {@link toBody}, shared by `prepare` and `submit` until the message changes. */
+  private encoded: string | undefined;
 
   constructor(
     readonly server: string,
@@ -38,6 +43,7 @@ export class Msg extends TransOptionsBuilder {
   add(action: string, payload: unknown): this {
     this.steps.push({ action });
     this.payloads.push(encodePayload(payload));
+    this.encoded = undefined;
     return this;
   }
 
@@ -49,13 +55,19 @@ export class Msg extends TransOptionsBuilder {
   /** Delays the actions by `seconds` after the message is created. */
   delay(seconds: number): this {
     this.delaySeconds = seconds;
+    this.encoded = undefined;
     return this;
   }
 
   /** Calls the actions in parallel. */
   enableConcurrent(): this {
     this.options.concurrent = true;
+    this.encoded = undefined;
     return this;
+  }
+
+  protected override optionsChanged(): void {
+    this.encoded = undefined;
   }
 
   /** The request body of `prepare`/`submit`. */
@@ -71,23 +83,31 @@ export class Msg extends TransOptionsBuilder {
     };
   }
 
+  /** {@link toBody} as JSON, encoded once for the prepare and the submit of one message. */
+  private wireBody(): string {
+    return (this.encoded ??= JSON.stringify(this.toBody()));
+  }
+
   /**
    * Registers the message as prepared. If it is still prepared when it times out, the
    * coordinator asks `queryPrepared` (GET, `op=msg`, `branch_id=00`) whether to submit it.
    */
   async prepare(queryPrepared: string): Promise<void> {
-    if (queryPrepared !== '') this.queryPrepared = queryPrepared;
-    await callDtm(this.server, 'prepare', { body: this.toBody() });
+    if (queryPrepared !== '' && queryPrepared !== this.queryPrepared) {
+      this.queryPrepared = queryPrepared;
+      this.encoded = undefined;
+    }
+    await callDtm(this.server, 'prepare', { body: this.wireBody() });
   }
 
   /** Submits the message (prepared or not); the coordinator then calls every action until it succeeds. */
   async submit(): Promise<void> {
-    await callDtm(this.server, 'submit', { body: this.toBody() });
+    await callDtm(this.server, 'submit', { body: this.wireBody() });
   }
 
   /** Aborts a prepared message: it becomes `failed` and no action is called. */
   async abort(): Promise<void> {
-    await callDtm(this.server, 'abort', { body: { gid: this.gid, trans_type: 'msg' } });
+    await callDtm(this.server, 'abort', { body: `{"gid":${JSON.stringify(this.gid)},"trans_type":"msg"}` });
   }
 
   /**

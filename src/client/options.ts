@@ -51,32 +51,40 @@ export abstract class TransOptionsBuilder {
   /** Process submit (and abort) in-line and answer with the outcome. */
   waitResult(on = true): this {
     this.options.waitResult = on;
+    this.optionsChanged();
     return this;
   }
 
   /** Seconds after creation before the transaction fails or aborts. */
   timeoutToFail(seconds: number): this {
     this.options.timeoutToFail = seconds;
+    this.optionsChanged();
     return this;
   }
 
   /** Base retry interval, in seconds. */
   retryInterval(seconds: number): this {
     this.options.retryInterval = seconds;
+    this.optionsChanged();
     return this;
   }
 
   /** Per-branch HTTP timeout, in seconds. */
   requestTimeout(seconds: number): this {
     this.options.requestTimeout = seconds;
+    this.optionsChanged();
     return this;
   }
 
   /** Extra headers on every branch call (merged into those set before). */
   branchHeaders(headers: Record<string, string>): this {
     this.options.branchHeaders = { ...this.options.branchHeaders, ...headers };
+    this.optionsChanged();
     return this;
   }
+
+  /** Called after every setter: a subclass that caches its encoded request drops the cache here. */
+  protected optionsChanged(): void {}
 
   /** A copy of the options set so far. */
   getOptions(): TransOptions {

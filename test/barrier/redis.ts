@@ -15,6 +15,7 @@ import {
   redisQueryPrepared,
   REDIS_BARRIER_SCRIPTS,
 } from '../../src/client/barrier/redis.js';
+import { coalesceRedisWrites } from '../../src/store/write-coalescing.js';
 import { startTestRedis, type TestRedis } from '../fixtures/redis.js';
 
 let server: TestRedis;
@@ -41,6 +42,17 @@ async function fresh(stock: number | null = 10): Promise<{ gid: string; key: str
 
 const bb = (gid: string, op: string, transType = 'tcc', branchId = '01'): BranchBarrier => createBranchBarrier({ transType, gid, branchId, op });
 const stockOf = async (key: string): Promise<number> => Number(await redis.get(key));
+
+// First in the file: the SDK remembers the last expiry it checked, so a bad one must be refused
+// before any good one was seen too.
+t.test('a bad expiry is refused, first call of the process included', async (t) => {
+  const { gid, key } = await fresh(3);
+  for (const expire of [0, -1, 1.5, Number.NaN]) {
+    await t.rejects(redisCheckAdjustAmount(redis, bb(gid, 'try'), key, -1, expire), RangeError, `expiry ${expire}`);
+    await t.rejects(redisQueryPrepared(redis, msgBarrier(gid), expire), RangeError, `check-back expiry ${expire}`);
+  }
+  t.equal(await stockOf(key), 3, 'nothing taken');
+});
 
 t.test('the scripts follow the Lua conventions: shebang, header naming their keys and argv', async (t) => {
   const files = readdirSync(clientLuaDir())
@@ -168,4 +180,76 @@ t.test('concurrent buyers never take more than the stock', async (t) => {
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 7, '7 deductions');
   t.equal(results.filter((r) => r.status === 'rejected' && (r.reason as Error).name === 'FailureError').length, 43, '43 failures');
   t.equal(await stockOf(key), 0, 'stock 0, never below');
+});
+
+t.test('pipelined: calls issued together go out in one write and keep the barrier exact', async (t) => {
+  // A second connection whose writes of one event-loop turn leave in one socket write, as the
+  // flash service's do: Redis then runs the scripts back to back, in the order they were issued.
+  const piped = new Redis(server.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  coalesceRedisWrites(piped);
+  await piped.connect();
+  t.teardown(() => piped.disconnect());
+
+  const a = await fresh(5);
+  const same = await Promise.allSettled(Array.from({ length: 5 }, () => redisCheckAdjustAmount(piped, msgBarrier(a.gid), a.key, -1, 60)));
+  t.strictSame(
+    same.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).name)),
+    ['ran', 'DuplicatedError', 'DuplicatedError', 'DuplicatedError', 'DuplicatedError'],
+    'the same msg deduction 5 times in one write: the first runs, the rest are DUPLICATED',
+  );
+  t.equal(await stockOf(a.key), 4, 'taken once');
+
+  const b = await fresh(5);
+  const nullComp = await Promise.all([
+    redisCheckAdjustAmount(piped, bb(b.gid, 'cancel'), b.key, 1, 60),
+    redisCheckAdjustAmount(piped, bb(b.gid, 'try'), b.key, -1, 60),
+  ]);
+  t.strictSame(nullComp, ['null-compensation', 'duplicate'], 'cancel then try in one write: null compensation, the try hangs');
+  t.equal(await stockOf(b.key), 5, 'nothing adjusted');
+
+  const c = await fresh(5);
+  const both = await Promise.all([
+    redisCheckAdjustAmount(piped, bb(c.gid, 'try'), c.key, -2, 60),
+    redisCheckAdjustAmount(piped, bb(c.gid, 'cancel'), c.key, 2, 60),
+  ]);
+  t.strictSame(both, ['ran', 'ran'], 'try then cancel in one write: both run');
+  t.equal(await stockOf(c.key), 5, 'given back');
+
+  // The flash order step: the barrier and an idempotent SADD sent together, the step retried.
+  const d = await fresh(0);
+  const set = `${d.key}-set`;
+  const steps = await Promise.all(
+    Array.from({ length: 3 }, async () => {
+      const [outcome] = await Promise.all([redisCheckAdjustAmount(piped, bb(d.gid, 'action', 'msg'), d.key, 1, 60), piped.sadd(set, d.gid)]);
+      return outcome;
+    }),
+  );
+  t.strictSame(steps, ['ran', 'duplicate', 'duplicate'], 'a step and two retries in one write: counted once');
+  t.equal(await stockOf(d.key), 1, 'the counter is 1');
+  t.strictSame(await redis.smembers(set), [d.gid], 'the set holds the gid once');
+});
+
+t.test('EVALSHA: after SCRIPT FLUSH (a restarted or failed-over Redis) pipelined calls reload the script and stay exact', async (t) => {
+  const piped = new Redis(server.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+  coalesceRedisWrites(piped);
+  await piped.connect();
+  t.teardown(() => piped.disconnect());
+  const warm = await fresh(5);
+  await redisCheckAdjustAmount(piped, bb(warm.gid, 'try'), warm.key, -1, 60);
+  await redisQueryPrepared(piped, { transType: 'msg', gid: warm.gid, branchId: '00', op: 'msg' }, 60).catch(() => undefined);
+  await redis.script('FLUSH');
+
+  const { gid, key } = await fresh(3);
+  const results = await Promise.allSettled([
+    ...Array.from({ length: 4 }, () => redisCheckAdjustAmount(piped, msgBarrier(gid), key, -1, 60)),
+    redisQueryPrepared(piped, { transType: 'msg', gid, branchId: '00', op: 'msg' }, 60),
+  ]);
+  t.strictSame(
+    results.map((r) => (r.status === 'fulfilled' ? (r.value ?? 'ok') : (r.reason as Error).name)),
+    ['ran', 'DuplicatedError', 'DuplicatedError', 'DuplicatedError', 'ok'],
+    'one deduction ran, its repeats are DUPLICATED, and the check-back sees it',
+  );
+  t.equal(await stockOf(key), 2, 'taken once');
+  const stats = (await redis.info('commandstats')).match(/cmdstat_eval:calls=(\d+)/);
+  t.ok(Number(stats?.[1] ?? 0) >= 2, 'the scripts were resent as EVAL after NOSCRIPT');
 });

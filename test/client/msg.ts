@@ -1,4 +1,6 @@
 /** The SDK's Msg (2-phase message) against our coordinator and the fake business service. */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { closeDtmHttp, DtmClientError, FailureError, Msg, type BranchBarrier } from '../../src/client/index.js';
 import { gidOf } from '../fixtures/app.js';
@@ -163,4 +165,60 @@ t.test('msg doAndSubmitDB: the store barrier runner gets the msg barrier; its ou
 t.test('msg: coordinator errors surface as DtmClientError', async (t) => {
   await t.rejects(new Msg(s.dtm.dtm, gidOf(t.name)).abort(), DtmClientError, 'abort of an unknown gid (500)');
   await t.rejects(new Msg('http://127.0.0.1:1/api/dtmsvr', 'x').submit(), { name: 'DtmClientError', status: undefined }, 'transport error');
+});
+
+t.test('msg wire: prepare and submit send the same body, encoded once; every change after the prepare is sent', async (t) => {
+  // A capture server in the coordinator's place: it records each request and answers SUCCESS.
+  const got: { path: string; body: string }[] = [];
+  const cap = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      got.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString() });
+      res.end('{"dtm_result":"SUCCESS"}');
+    });
+  });
+  await new Promise<void>((r) => cap.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise((r) => cap.close(r)));
+  const server = `http://127.0.0.1:${(cap.address() as AddressInfo).port}/api/dtmsvr`;
+  const fresh = (): Msg => new Msg(server, 'g"1').add('http://busi/TransIn', { amount: 1 });
+
+  const m = fresh();
+  await m.doAndSubmit('http://busi/QueryPrepared', async () => undefined);
+  t.strictSame(
+    got.map((g) => g.path),
+    ['/api/dtmsvr/prepare', '/api/dtmsvr/submit'],
+    'prepare, then submit',
+  );
+  t.equal(got[0]?.body, got[1]?.body, 'the same body');
+  t.strictSame(JSON.parse(got[1]!.body), m.toBody(), 'which is toBody()');
+  t.equal(got[1]?.body, JSON.stringify(m.toBody()), 'in its JSON form');
+
+  const changes: [string, (x: Msg) => unknown][] = [
+    ['add', (x) => x.add('http://busi/TransIn2', 'raw')],
+    ['addTopic', (x) => x.addTopic('t', {})],
+    ['delay', (x) => x.delay(7)],
+    ['enableConcurrent', (x) => x.enableConcurrent()],
+    ['waitResult', (x) => x.waitResult()],
+    ['timeoutToFail', (x) => x.timeoutToFail(9)],
+    ['retryInterval', (x) => x.retryInterval(3)],
+    ['requestTimeout', (x) => x.requestTimeout(4)],
+    ['branchHeaders', (x) => x.branchHeaders({ 'x-a': '1' })],
+  ];
+  for (const [name, change] of changes) {
+    got.length = 0;
+    const x = fresh();
+    await x.prepare('http://busi/QueryPrepared');
+    change(x);
+    await x.submit();
+    t.not(got[1]?.body, got[0]?.body, `${name} after the prepare changes the submit`);
+    t.equal(got[1]?.body, JSON.stringify(x.toBody()), `${name}: the submit carries it`);
+  }
+  got.length = 0;
+  const q = fresh();
+  await q.prepare('http://busi/Q1');
+  await q.prepare('http://busi/Q2');
+  t.match(JSON.parse(got[1]!.body), { query_prepared: 'http://busi/Q2' }, 'a new check-back URL is sent');
+  await q.abort();
+  t.strictSame(JSON.parse(got[2]!.body), { gid: 'g"1', trans_type: 'msg' }, 'abort sends the gid (escaped) and the type');
 });

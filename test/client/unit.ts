@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import {
   branchResponseError,
+  createBranchBarrier,
   createBranchIdGen,
   DtmClientError,
   dtmResponseError,
@@ -13,6 +14,7 @@ import {
   genGid,
   isFailure,
   isOngoing,
+  msgBarrier,
   OngoingError,
   parseCallback,
   resultToHttp,
@@ -112,4 +114,19 @@ t.test('the SDK imports nothing outside src/client/ but packages', async (t) => 
     }
   }
   t.strictSame(outside, [], 'no relative import leaves src/client');
+});
+
+t.test('branch barriers: ids 01…99 then 100, one counter per barrier; every identity field required', async (t) => {
+  const b = createBranchBarrier({ transType: 'saga', gid: 'g', branchId: '01', op: 'action' });
+  const ids = Array.from({ length: 100 }, () => b.nextBarrierId());
+  t.equal(ids[0], '01', 'first 01');
+  t.equal(ids[8], '09', 'ninth 09');
+  t.equal(ids[98], '99', '99th 99');
+  t.equal(ids[99], '100', '100th 100');
+  t.equal(msgBarrier('g').nextBarrierId(), '01', 'a new barrier starts again at 01');
+  t.match({ ...msgBarrier('g2') }, { transType: 'msg', gid: 'g2', branchId: '00', op: 'msg', nextBarrierId: Function }, 'the identity fields, spread');
+  for (const field of ['transType', 'gid', 'branchId', 'op'] as const) {
+    const id = { transType: 'tcc', gid: 'g', branchId: '01', op: 'try', [field]: '' };
+    t.throws(() => createBranchBarrier(id), { message: `[DTM_BARRIER] missing ${field} for the branch barrier` }, `${field} required`);
+  }
 });

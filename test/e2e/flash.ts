@@ -9,6 +9,7 @@ import t from 'tap';
 import { startFlashService, type FlashService } from '../../bench/flash-service.js';
 import { msgBarrier } from '../../src/client/barrier/branch-barrier.js';
 import { redisCheckAdjustAmount } from '../../src/client/barrier/redis.js';
+import { closeDtmHttp } from '../../src/client/http.js';
 import { startTestApp, type TestApp } from '../fixtures/app.js';
 
 let dtm: TestApp;
@@ -18,10 +19,11 @@ let svc: FlashService;
 t.before(async () => {
   dtm = await startTestApp();
   redis = new Redis(dtm.redis.url, { maxRetriesPerRequest: 1 });
-  svc = await startFlashService({ redis, dtm: dtm.dtm, connections: 32 });
+  svc = await startFlashService({ redis, dtm: dtm.dtm });
 });
 t.teardown(async () => {
   await svc.close();
+  await closeDtmHttp();
   redis.disconnect();
   await dtm.stop();
 });
@@ -132,6 +134,22 @@ t.test('a repeated order step (the coordinator retries) counts the order once', 
   }
   t.equal(await num(svc.keys.orders), 1, 'one order');
   t.equal(await redis.scard(svc.keys.orderSet), 1, 'one gid in the set');
+
+  // Concurrent repeats: their barrier scripts and SADDs go to Redis together.
+  const gid2 = `{a}-retried-together-${process.pid}`;
+  const q2 = new URLSearchParams({ gid: gid2, trans_type: 'msg', branch_id: '01', op: 'action' });
+  const created = svc.stats.ordersCreated;
+  const answers = await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      const res = await fetch(`${svc.url}/flash/order?${q2}`, { method: 'POST', body: '{}' });
+      await res.text();
+      return res.status;
+    }),
+  );
+  t.strictSame(answers, [200, 200, 200, 200, 200, 200], '6 concurrent calls answer 200');
+  t.equal(await num(svc.keys.orders), 2, 'one more order');
+  t.strictSame((await redis.smembers(svc.keys.orderSet)).sort(), [gid, gid2].sort(), 'each gid once in the set');
+  t.equal(svc.stats.ordersCreated - created, 1, 'counted once');
 });
 
 t.test("gids must carry the stock key's hash tag; the service answers stats", async (t) => {

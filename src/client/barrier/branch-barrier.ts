@@ -20,17 +20,30 @@ export interface BranchBarrier extends BarrierIdentity {
 /** The forward op a compensating op undoes: its insert makes null compensation and hanging detectable. */
 export const ORIGIN_OP: Readonly<Record<string, string>> = { cancel: 'try', compensate: 'action', rollback: 'action' };
 
+/** Barrier ids `01` … `99` (DTM pads to two digits; a 100th barrier of one request is `100`). */
+const BARRIER_IDS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+
+function need(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new Error(`[DTM_BARRIER] missing ${field} for the branch barrier`);
+  return v;
+}
+
 /** A barrier for one incoming branch call. All four identity fields are required. */
 export function createBranchBarrier(id: BarrierIdentity): BranchBarrier {
-  for (const [k, v] of Object.entries(id)) {
-    if (typeof v !== 'string' || v === '') throw new Error(`[DTM_BARRIER] missing ${k} for the branch barrier`);
-  }
+  // Built field by field (no spread, no entry arrays): a flash sale creates one per buyer.
+  const transType = need('transType', id.transType);
+  const gid = need('gid', id.gid);
+  const branchId = need('branchId', id.branchId);
+  const op = need('op', id.op);
   let counter = 0;
   return {
-    ...id,
+    transType,
+    gid,
+    branchId,
+    op,
     nextBarrierId() {
       counter += 1;
-      return String(counter).padStart(2, '0');
+      return BARRIER_IDS[counter] ?? String(counter);
     },
   };
 }

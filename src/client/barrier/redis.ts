@@ -78,16 +78,23 @@ export function redisBarrierKey(gid: string, branchId: string, op: string, barri
   return `${gid}-${branchId}-${op}-${barrierId}`;
 }
 
+/** The last expiry validated and its text: callers pass the same TTL on every call. */
+let lastExpire = Number.NaN;
+let lastExpireText = '';
+
 function checkExpire(expireSeconds: number): string {
+  if (expireSeconds === lastExpire) return lastExpireText;
   if (!Number.isInteger(expireSeconds) || expireSeconds < 1)
     throw new RangeError(`[DTM_BARRIER] expireSeconds must be a whole number ≥ 1, got ${expireSeconds}`);
-  return String(expireSeconds);
+  lastExpireText = String(expireSeconds);
+  lastExpire = expireSeconds;
+  return lastExpireText;
 }
 
-function tagOf(reply: unknown, script: string): { tag: RedisBarrierTag; rest: unknown[] } {
-  if (Array.isArray(reply) && typeof reply[0] === 'string') {
-    const tag = reply[0];
-    if (tag === 'OK' || tag === 'NULL_COMPENSATION' || tag === 'FAILURE' || tag === 'DUPLICATE') return { tag, rest: reply.slice(1) };
+function tagOf(reply: unknown, script: string): RedisBarrierTag {
+  if (Array.isArray(reply)) {
+    const tag: unknown = reply[0];
+    if (tag === 'OK' || tag === 'NULL_COMPENSATION' || tag === 'FAILURE' || tag === 'DUPLICATE') return tag;
   }
   throw new Error(`[DTM_BARRIER] unexpected reply from ${script}: ${JSON.stringify(reply)}`);
 }
@@ -131,7 +138,7 @@ export async function redisCheckAdjustAmount(
     originOp,
     expire,
   );
-  const { tag } = tagOf(reply, 'redisCheckAdjustAmount');
+  const tag = tagOf(reply, 'redisCheckAdjustAmount');
   switch (tag) {
     case 'OK':
       return 'ran';
@@ -158,7 +165,7 @@ export async function redisCheckAdjustAmount(
 export async function redisQueryPrepared(redis: RedisClient, barrier: BarrierIdentity, expireSeconds: number): Promise<void> {
   const expire = checkExpire(expireSeconds);
   const reply = await commands(redis).redisQueryPrepared(redisBarrierKey(barrier.gid, MSG_BRANCH_ID, MSG_OP, FIRST_BARRIER_ID), expire);
-  const { tag } = tagOf(reply, 'redisQueryPrepared');
+  const tag = tagOf(reply, 'redisQueryPrepared');
   if (tag === 'FAILURE') throw new BarrierFailureError(`msg ${barrier.gid} was rolled back`);
   if (tag !== 'OK') throw new Error(`[DTM_BARRIER] unexpected reply from redisQueryPrepared: ${tag}`);
 }
