@@ -34,6 +34,9 @@ export interface PollerDeps {
 /** How many gids one claim script takes from a bucket. */
 export const CLAIM_BATCH = 100;
 
+/** Claims per bucket a pass takes room for when the last pass found little. */
+const IDLE_SHARE = 4;
+
 /** What one bucket's claim may take in a pass. */
 export interface ClaimShare {
   bucket: number;
@@ -82,6 +85,8 @@ export function createPoller(deps: PollerDeps): Poller {
    * every bucket came back short.
    */
   let sweep = 0;
+  /** What the last pass claimed: the next one takes room for twice as many. */
+  let lastClaimed = 0;
   /** slots.deferrals when the last pass started: one since means a transaction is due that it did not see. */
   let seenDeferrals = slots.deferrals;
   /**
@@ -100,7 +105,10 @@ export function createPoller(deps: PollerDeps): Poller {
    */
   async function pass(awaitRounds: boolean): Promise<PassResult> {
     seenDeferrals = slots.deferrals;
-    const n = room();
+    // The slots are taken for the claim's whole round trip, during which API calls find them
+    // taken and leave their transactions to the schedule; so take only what this pass may find:
+    // a few per bucket, or twice what the last pass found (a draining backlog doubles its gulp).
+    const n = Math.min(room(), Math.max(IDLE_SHARE * buckets, 2 * lastClaimed));
     if (n <= 0) {
       deps.onClaimed?.(0);
       return { claimed: 0, more: true };
@@ -140,6 +148,7 @@ export function createPoller(deps: PollerDeps): Poller {
       }
     });
     for (let i = claimed; i < n; i++) slots.release();
+    lastClaimed = claimed;
     sweep = filled ? 0 : Math.min(buckets, sweep + shares.length);
     const more = filled || sweep < buckets;
     if (failed.length > 0)
