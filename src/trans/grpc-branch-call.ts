@@ -149,20 +149,21 @@ const NO_CONTEXT = {};
 /**
  * One unary call on `channel`, at the channel API under grpc-js's Client.makeUnaryRequest: the
  * same calls into the same call stack (start, one read, the message, half-close) and the same
- * unary rules (no reply or two replies to an OK call are UNIMPLEMENTED), without what a branch
- * call does not need: the caller-stack Error captured per call, the interceptor chain, the
- * EventEmitter and the (de)serializer wrappers. `done` gets the final status once.
+ * unary rule (an OK call without a reply is UNIMPLEMENTED; a second reply is never read, so such
+ * a call ends at its deadline, as before), without what a branch call does not need: the
+ * caller-stack Error captured per call, the interceptor chain, the EventEmitter and the
+ * (de)serializer wrappers. `done` gets the final status once.
  */
 function unaryCall(channel: ChannelInterface, path: string, body: Buffer, md: Metadata, deadline: number, done: (code: status, details: string) => void): void {
   const call = channel.createCall(path, deadline, undefined, null, undefined);
-  let replies = 0;
+  let replied = false;
   const listener: Listener = {
     onReceiveMetadata() {},
     onReceiveMessage() {
-      if (++replies > 1) call.cancelWithStatus(status.UNIMPLEMENTED, 'Too many responses received');
+      replied = true;
     },
     onReceiveStatus(s) {
-      if (s.code === status.OK && replies === 0) done(status.UNIMPLEMENTED, 'No message received');
+      if (s.code === status.OK && !replied) done(status.UNIMPLEMENTED, 'No message received');
       else done(s.code, s.details);
     },
   };
