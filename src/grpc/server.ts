@@ -178,7 +178,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     }),
   );
 
-  const server = new Server({ 'grpc.max_receive_message_length': opts.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE_BYTES });
+  // Channelz off: grpc-js's per-call and per-message counters and timestamps serve a channelz
+  // service this server does not offer.
+  const server = new Server({ 'grpc.max_receive_message_length': opts.maxReceiveBytes ?? DEFAULT_MAX_RECEIVE_BYTES, 'grpc.enable_channelz': 0 });
   server.addService(definition, handlers);
   new ReflectionService(reflectionPackage(dtmPackage())).addToServer(server);
 

@@ -5,7 +5,7 @@
  * the status counts. OK → SUCCESS; Aborted → FAILURE, except the message `ONGOING` (servers
  * before DTM v1.10) → ONGOING; FailedPrecondition → ONGOING; anything else → ERROR.
  */
-import { Client, connectivityState, credentials, Metadata, status, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
+import { Channel, connectivityState, credentials, Metadata, status, type ChannelInterface, type ChannelOptions } from '@grpc/grpc-js';
 import { BadRequestError } from '../errors.js';
 import type { BranchOutcome, BranchRequest, BranchResult } from './branch-call.js';
 
@@ -120,50 +120,89 @@ export function encodeWorkflowData(data: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(head), data]);
 }
 
-/** The metadata of one call (dtm-grpc.md §4.2). `dtm-dtm` is empty when the coordinator calls. */
-function metadataOf(req: GrpcBranchRequest, waitForReady: boolean): Metadata {
-  const md = new Metadata({ waitForReady });
+/**
+ * The metadata of one call (dtm-grpc.md §4.2). `dtm-dtm` is empty when the coordinator calls.
+ * A clone of a template that holds the constant entry and the call options: `set` validates
+ * each key and value, as grpc-js does, so an illegal branch header still fails the call here.
+ */
+function metadataOf(template: Metadata, req: GrpcBranchRequest): Metadata {
+  const md = template.clone();
   md.set('dtm-gid', req.query.gid);
   md.set('dtm-trans_type', req.query.trans_type);
   md.set('dtm-branch_id', req.query.branch_id);
   md.set('dtm-op', req.query.op);
-  md.set('dtm-dtm', '');
-  for (const [k, v] of Object.entries(req.headers)) {
+  for (const k in req.headers) {
     // grpc keys are lower case; a `-bin` key carries bytes (base64 on the wire).
     const key = k.toLowerCase();
+    const v = req.headers[k]!;
     md.set(key, key.endsWith('-bin') ? Buffer.from(v) : v);
   }
   return md;
 }
 
-const raw = (b: Buffer): Buffer => b;
+type Call = ReturnType<ChannelInterface['createCall']>;
+type Listener = Parameters<Call['start']>[1];
+
+/** The message context grpc-js passes to its write callback; a unary call needs none. */
+const NO_CONTEXT = {};
+
+/**
+ * One unary call on `channel`, at the channel API under grpc-js's Client.makeUnaryRequest: the
+ * same calls into the same call stack (start, one read, the message, half-close) and the same
+ * unary rule (an OK call without a reply is UNIMPLEMENTED; a second reply is never read, so such
+ * a call ends at its deadline, as before), without what a branch call does not need: the
+ * caller-stack Error captured per call, the interceptor chain, the EventEmitter and the
+ * (de)serializer wrappers. `done` gets the final status once.
+ */
+function unaryCall(channel: ChannelInterface, path: string, body: Buffer, md: Metadata, deadline: number, done: (code: status, details: string) => void): void {
+  const call = channel.createCall(path, deadline, undefined, null, undefined);
+  let replied = false;
+  const listener: Listener = {
+    onReceiveMetadata() {},
+    onReceiveMessage() {
+      replied = true;
+    },
+    onReceiveStatus(s) {
+      if (s.code === status.OK && !replied) done(status.UNIMPLEMENTED, 'No message received');
+      else done(s.code, s.details);
+    },
+  };
+  call.start(md, listener);
+  call.startRead();
+  call.sendMessageWithContext(NO_CONTEXT, body);
+  call.halfClose();
+}
 
 /** Creates a caller with its own channel cache; the process needs one. */
 export function createGrpcBranchCaller(opts: GrpcBranchCallerOptions = {}): GrpcBranchCaller {
   const maxChannels = opts.maxChannels ?? 1024;
-  const waitForReady = opts.waitForReady ?? true;
+  const template = new Metadata({ waitForReady: opts.waitForReady ?? true });
+  template.set('dtm-dtm', '');
   const backoff = opts.maxReconnectBackoffMs ?? 1000;
   // A service restarted on the same port must not sit behind grpc's reconnect back-off (up to
   // 120 s, dtm-grpc.md §6 pitfall 9): attempts at most `backoff` apart, and calls wait for the
   // reconnection within their deadline. A local subchannel pool keeps that state to our channels.
+  // Channelz (grpc-js's per-call counters, timestamps and traces for a channelz service we do
+  // not serve) is off: it is per-call work with no reader.
   const channelOptions: ChannelOptions = {
     'grpc.initial_reconnect_backoff_ms': Math.min(backoff, 1000),
     'grpc.max_reconnect_backoff_ms': backoff,
     'grpc.use_local_subchannel_pool': 1,
+    'grpc.enable_channelz': 0,
   };
-  const clients = new Map<string, Client>();
+  const channels = new Map<string, ChannelInterface>();
   let closed = false;
 
-  function clientFor(target: string): Client {
-    let c = clients.get(target);
+  function channelFor(target: string): ChannelInterface {
+    let c = channels.get(target);
     if (c === undefined) {
-      if (clients.size >= maxChannels) {
-        const [oldest, client] = clients.entries().next().value!;
-        clients.delete(oldest);
-        client.close();
+      if (channels.size >= maxChannels) {
+        const [oldest, channel] = channels.entries().next().value!;
+        channels.delete(oldest);
+        channel.close();
       }
-      c = new Client(target, credentials.createInsecure(), channelOptions);
-      clients.set(target, c);
+      c = new Channel(target, credentials.createInsecure(), channelOptions);
+      channels.set(target, c);
     }
     return c;
   }
@@ -171,38 +210,37 @@ export function createGrpcBranchCaller(opts: GrpcBranchCallerOptions = {}): Grpc
   return {
     call(req) {
       return new Promise((resolve) => {
-        const local = (message: string): void => resolve({ result: 'ERROR', status: status.UNKNOWN, detail: message });
         if (closed) {
-          local('the gRPC branch caller is closed');
+          resolve({ result: 'ERROR', status: status.UNKNOWN, detail: 'the gRPC branch caller is closed' });
           return;
         }
         try {
           const { target, path } = parseGrpcUrl(req.url);
-          const client = clientFor(target);
+          const channel = channelFor(target);
           const body = typeof req.body === 'string' ? Buffer.from(req.body) : req.body;
-          client.makeUnaryRequest(path, raw, raw, body, metadataOf(req, waitForReady), { deadline: Date.now() + req.timeoutMs }, (err: ServiceError | null) => {
-            if (err === null) {
-              resolve({ result: 'SUCCESS', status: status.OK, detail: '' });
+          unaryCall(channel, path, body, metadataOf(template, req), Date.now() + req.timeoutMs, (code, details) => {
+            if (code === status.OK) {
+              resolve({ result: 'SUCCESS', status: code, detail: '' });
               return;
             }
-            let detail = err.details;
-            if (err.code === status.DEADLINE_EXCEEDED) {
+            let detail = details;
+            if (code === status.DEADLINE_EXCEEDED) {
               // Waiting for a connection ends in DeadlineExceeded too: say when it never came.
-              const state = client.getChannel().getConnectivityState(false);
+              const state = channel.getConnectivityState(false);
               if (state !== connectivityState.READY) detail += ` (no connection to ${target}: ${connectivityState[state]})`;
             }
-            resolve({ result: classifyGrpc(err.code, err.details), status: err.code, detail });
+            resolve({ result: classifyGrpc(code, details), status: code, detail });
           });
         } catch (err) {
-          local(err instanceof Error ? err.message : String(err));
+          resolve({ result: 'ERROR', status: status.UNKNOWN, detail: err instanceof Error ? err.message : String(err) });
         }
       });
     },
-    channels: () => clients.size,
+    channels: () => channels.size,
     close() {
       closed = true;
-      for (const c of clients.values()) c.close();
-      clients.clear();
+      for (const c of channels.values()) c.close();
+      channels.clear();
     },
   };
 }
