@@ -9,20 +9,23 @@
  * Progress lines go to stderr; one JSON line (every sample, and the growth per minute of each
  * series after the warm-up: least-squares slopes) goes to stdout.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
-import { freePort, startEmbeddedRedis } from '../src/store/embedded-redis.js';
+import { startEmbeddedRedis } from '../src/store/embedded-redis.js';
 import { createKeys } from '../src/store/keys.js';
+import { say, sleep } from './lib/children.js';
+import { startCoordinator } from './lib/coordinator.js';
+import { statusBytes } from './lib/proc.js';
+import { startStub } from './lib/services.js';
+import { planFor } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/main.js');
-const STUB = fileURLToPath(new URL('./stub.js', import.meta.url));
 /** The coordinator's defaults: prefix 'dtm', 64 buckets. */
 const KEYS = createKeys('dtm', 64);
 /** The open-loop sender fires every TICK_MS, so a rate is spread evenly over each second. */
@@ -56,14 +59,6 @@ if (![rate, minutes, expireS, sampleS].every((n) => Number.isFinite(n) && n > 0)
   process.exit(2);
 }
 
-const say = (s: string): void => void process.stderr.write(`${s}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
 /** Least-squares slope of y over x, per minute of x seconds. */
 function slopePerMinute(points: readonly (readonly [number, number])[]): number {
   const n = points.length;
@@ -73,27 +68,6 @@ function slopePerMinute(points: readonly (readonly [number, number])[]): number 
   const num = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0);
   const den = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
   return (num / den) * 60;
-}
-
-function waitReady(child: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    child.once('message', (m: { type: string; port: number }) => (m.type === 'ready' ? resolve(m.port) : reject(new Error(`unexpected ${m.type}`))));
-    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
-
-async function waitUp(pool: Pool, coord: ChildProcess): Promise<void> {
-  for (const until = Date.now() + 30_000; Date.now() < until; await sleep(100)) {
-    if (coord.exitCode !== null) throw new Error('the coordinator exited at start-up');
-    try {
-      const res = await pool.request({ method: 'GET', path: '/api/ping' });
-      await res.body.dump();
-      if (res.statusCode === 200) return;
-    } catch {
-      // not up yet
-    }
-  }
-  throw new Error('the coordinator did not start within 30 s');
 }
 
 async function countKeys(admin: Redis): Promise<{ index: number; due: number; records: number }> {
@@ -118,34 +92,30 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dtm-soak-'));
   const redis = await startEmbeddedRedis({ dir });
   const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-  const stub = fork(STUB, ['0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-  const port = await freePort();
-  const coord = spawn(process.execPath, [MAIN], {
-    env: {
-      ...process.env,
-      REDIS_URL: redis.url,
-      HTTP_PORT: String(port),
-      HTTP_HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      LOG_LEVEL: 'warn',
-      STORE_FINISHED_DATA_EXPIRE: String(expireS),
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
+  const stub = await startStub('submit', 'http');
+  // The coordinator inherits the environment: records expire soon after they finish.
+  process.env.STORE_FINISHED_DATA_EXPIRE = String(expireS);
+  const coord = await startCoordinator({
+    main: MAIN,
+    redisUrl: redis.url,
+    opts: { workers: 1, waitReplicas: 0 },
+    grpc: false,
+    profDir: undefined,
+    tag: '[soak]',
   });
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
+  const pool = new Pool(coord.url, { connections: 64, pipelining: 1 });
   try {
-    const busi = `http://127.0.0.1:${await waitReady(stub)}/api/busi`;
-    await waitUp(pool, coord);
+    // The `submit` workload's saga: two real branch calls to the stub, wait_result=false.
+    const plan = planFor('submit', stub.url);
     say(`soak: ${rate} sagas/s for ${minutes} min, records expire ${expireS} s after they finish, a sample every ${sampleS} s`);
 
     let sent = 0;
     let acked = 0;
     let errors = 0;
-    const steps = `"steps":[{"action":"${busi}/TransOut","compensate":"${busi}/TransOutRevert"},{"action":"${busi}/TransIn","compensate":"${busi}/TransInRevert"}],"payloads":["{}","{}"]`;
     const submit = (gid: string): void => {
-      const body = `{"gid":"${gid}","trans_type":"saga","wait_result":false,${steps}}`;
+      const [{ path, body }] = plan(gid) as [{ path: string; body: string }];
       pool
-        .request({ method: 'POST', path: '/api/dtmsvr/submit', body, headers: { 'content-type': 'application/json' } })
+        .request({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } })
         .then(async (res) => {
           await res.body.dump();
           if (res.statusCode === 200) acked++;
@@ -172,7 +142,7 @@ async function main(): Promise<void> {
         acked,
         errors,
         used_memory_mb: +(usedMemory / 2 ** 20).toFixed(2),
-        rss_mb: +rssMb(coord.pid!).toFixed(1),
+        rss_mb: +(statusBytes(coord.pids()[0]!, 'VmRSS') / 2 ** 20).toFixed(1),
         index_entries: counts.index,
         records: counts.records,
         due: counts.due,
@@ -203,9 +173,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     await pool.close();
-    coord.kill('SIGTERM');
-    stub.kill();
-    await sleep(500);
+    await coord.stop();
+    await stub.stop();
     await admin.quit();
     await redis.stop();
   }

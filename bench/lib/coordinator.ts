@@ -91,7 +91,7 @@ export async function externalCoordinator(opts: Options): Promise<Coordinator> {
 export async function startCoordinator(args: {
   main: string;
   redisUrl: string;
-  opts: Options;
+  opts: Pick<Options, 'workers' | 'waitReplicas'>;
   grpc: boolean;
   /** --cpu-prof: the directory for the profiles. */
   profDir: string | undefined;
